@@ -1,0 +1,87 @@
+"""The one exception hierarchy of sscard.
+
+Every layer raises subclasses of :class:`SSCardError`, so an application (or the CLI) catches one
+type and prints one readable line.  The root lives here, in the bottom layer, because ``apdu`` is
+the only package every other package may import.
+
+Status-word errors (card-profile §5) are in :mod:`apdu.status`; transport errors (no reader, card
+removed, ...) are declared here too so that ``drivers`` and ``terminal`` share them.
+
+No exception in this hierarchy may carry a PIN or a key: messages name the command, never its data.
+"""
+
+from __future__ import annotations
+
+
+class SSCardError(Exception):
+    """Root of every error sscard raises on purpose."""
+
+    #: exit code the CLI uses for this class of error (1 = refused, 2 = usage or I/O).
+    exit_code: int = 2
+
+
+# --- bytes on the wire ---------------------------------------------------------------------------
+
+
+class ApduFormatError(SSCardError, ValueError):
+    """A command APDU whose bytes do not form any ISO 7816-3 case, or inconsistent fields."""
+
+
+class ResponseFormatError(SSCardError, ValueError):
+    """A response from a card that cannot be a response APDU (e.g. fewer than two bytes)."""
+
+
+class TlvError(SSCardError, ValueError):
+    """A TLV structure whose tags or lengths do not fit the bytes (untrusted card data)."""
+
+
+class DataFormatError(SSCardError, ValueError):
+    """A data element that does not decode (bad BCD, bad date, bad text...)."""
+
+
+class CryptoError(SSCardError):
+    """A key, block or cryptogram of the wrong size or form, or an unsupported algorithm."""
+
+
+# --- transport -----------------------------------------------------------------------------------
+
+
+class TransportError(SSCardError):
+    """The card or reader could not be reached or went away."""
+
+
+class NoReaderError(TransportError):
+    """No reader (or no reader matching the selection) is available."""
+
+
+class NoCardError(TransportError):
+    """The reader holds no card (or none arrived within the wait)."""
+
+
+class CardRemovedError(TransportError):
+    """The card was pulled out, or reset by someone else, during the session."""
+
+
+class ReaderGoneError(TransportError):
+    """The reader itself disappeared (unplugged, pcscd stopped)."""
+
+
+class ProtocolError(TransportError):
+    """The card broke the transmission protocol (endless 61xx, 6Cxx twice, ...)."""
+
+
+# --- terminal side -------------------------------------------------------------------------------
+
+
+class UsageError(SSCardError):
+    """The caller asked for something impossible (bad argument, missing option)."""
+
+
+class PolicyError(SSCardError):
+    """Refused by a terminal-side policy before anything reached the card (e.g. a weak new PIN)."""
+
+    exit_code = 1
+
+
+class CardNotSupportedError(SSCardError):
+    """The card in the reader is not a social security card (no SSSE) or of an unknown kind."""

@@ -1,0 +1,63 @@
+"""The one interface for a card in a reader (transport only).
+
+A :class:`Reader` moves raw APDU bytes to one card and back; it knows nothing of status words
+beyond what its transport needs.  T=0 response chaining (61xx / 6Cxx), tracing and APDU counting
+live one level up, in :class:`drivers.channel.CardChannel`, so every transport shares them.
+
+Transport failures are raised as the typed errors of :mod:`apdu.errors` (``NoCardError``,
+``CardRemovedError``, ``ReaderGoneError``, ``NoReaderError``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+Protocol = Literal["T0", "T1"]
+
+
+class Reader(abc.ABC):
+    """One reader slot holding (perhaps) one card."""
+
+    #: a human name for messages and ``sscard readers``.
+    name: str = "reader"
+
+    @abc.abstractmethod
+    def connect(self) -> bytes:
+        """Power the card (or attach to it) and return its ATR."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Release the card; idempotent."""
+
+    @abc.abstractmethod
+    def reset(self) -> bytes:
+        """Warm-reset the card (security state is lost) and return the ATR."""
+
+    @property
+    @abc.abstractmethod
+    def atr(self) -> bytes:
+        """The ATR of the connected card."""
+
+    @property
+    @abc.abstractmethod
+    def protocol(self) -> Protocol:
+        """The protocol in use, chosen from the ATR."""
+
+    @abc.abstractmethod
+    def transmit_raw(self, command: bytes) -> bytes:
+        """Send one command APDU, return data + SW1 SW2.  No 61xx/6Cxx handling here."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Exclusive access for a whole workflow (a PC/SC transaction); a no-op by default."""
+        yield
+
+    def __enter__(self) -> Reader:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
