@@ -1,0 +1,3 @@
+"""Placeholder: the PC/SC bridge commands are being written."""
+import click
+SERVE_COMMANDS: list[click.Command] = []
