@@ -30,6 +30,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algori
 from apdu.errors import CryptoError
 
 __all__ = [
+    "CARD_KEY_LENGTH",
+    "CHALLENGE_LENGTH",
+    "FACTOR_LENGTH",
     "Algorithm",
     "Diversification",
     "block_size",
