@@ -85,8 +85,11 @@ class Tlv:
         return bool(first & 0x20)
 
     def children(self, depth: int = 0) -> list[Tlv]:
-        if not self.constructed:
-            raise TlvError(f"tag {self.tag:X} is primitive")
+        """The value decoded as BER-TLV objects.
+
+        Allowed on primitive tags too: the SSSE FCI nests ``86`` inside ``9F0C`` although BER
+        codes 9F0C as primitive (card-profile §3), so callers that know better may descend.
+        """
         return ber_decode(self.value, depth + 1)
 
     def find(self, *path: int) -> Tlv | None:

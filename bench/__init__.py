@@ -1,0 +1,1 @@
+"""sscard benchmarks: speed is measured here, never asserted in tests."""
