@@ -1,8 +1,8 @@
 """The ``sscard`` command: one click group, one error policy.
 
-Errors: every :class:`apdu.errors.SSCardError` (and click's usage errors) ends as one readable line
-on stderr and a non-zero exit: 1 when the card or a policy refused (``exit_code`` 1), 2 for usage and
-I/O.  No traceback for user errors; ``SSCARD_DEBUG=1`` shows one for developers.
+Errors: every :class:`apdu.errors.SSCardError` (and click's usage errors) ends as one readable
+line on stderr and a non-zero exit: 1 when the card or a policy refused (``exit_code`` 1), 2 for
+usage and I/O.  No traceback for user errors; ``SSCARD_DEBUG=1`` shows one for developers.
 
 Command groups are registered from a table (:data:`GROUPS`) of ``module:attribute`` names, and
 plugins under the entry-point group ``sscard.cli``: the simulator's ``sscard sim`` arrives that

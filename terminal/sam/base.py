@@ -48,5 +48,5 @@ class SecurityModule(abc.ABC):
         the result is that data followed by the 4-byte MAC over ``header || Lc || data``.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most modules hold nothing
         """Release whatever the module holds (a PSAM reader); idempotent."""
