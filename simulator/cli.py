@@ -1,0 +1,154 @@
+"""``sscard sim``: issue simulated cards and talk to them (card-profile §2-§6, issue 2 §5).
+
+Registered in the ``sscard`` command through the ``sscard.cli`` entry point, so the terminal
+package never imports the simulator. Commands:
+
+- ``sscard sim issue --out CARD.json [...]``: with no options, the complete valid 3rd-generation
+  sample card (:mod:`simulator.samples`); options replace single fields. ``--pin`` is the card's
+  personalisation data: the one place in sscard where a PIN may be a command-line argument.
+  Inconsistent data: one line per problem on stderr, exit 2, no file written (``--allow-invalid``
+  issues it anyway, for testing a terminal's checks).
+- ``sscard sim apdu --card CARD.json HEX [HEX ...]``: power on, send each APDU, save, print one line
+  per command: response data in hex, a space, SW1SW2 (just SW1SW2 when there is no data).
+- the PC/SC bridge commands of :mod:`simulator.cli_serve` (issue-psam, serve, eject, insert).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from apdu.keys import TEST_KEYS, KeySet
+from simulator.cli_serve import SERVE_COMMANDS
+from simulator.loader import load_card
+from simulator.personalisation import PersonalisationError
+from simulator.samples import apply_overrides, sample_personalisation
+from simulator.usercard import UserCard
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%Y%m%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date YYYYMMDD") from None
+
+
+@click.group()
+def sim() -> None:
+    """Software social security cards (TEST keys only): issue them and send them APDUs."""
+
+
+def _ssn_facts(ssn: str) -> dict[str, Any]:
+    """Birth date and sex implied by an SSN (§8.1), when it has them, so that ``--ssn`` alone
+    issues a consistent card."""
+    facts: dict[str, Any] = {}
+    if len(ssn) >= 17 and ssn[:17].isdigit():
+        try:
+            facts["birth_date"] = dt.datetime.strptime(ssn[6:14], "%Y%m%d").date()
+        except ValueError:
+            pass
+        facts["sex"] = "1" if int(ssn[16]) % 2 else "2"
+    return facts
+
+
+def _fail(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(f"sscard: {line}", err=True)
+    raise SystemExit(2)
+
+
+@sim.command("issue")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Card file to write (JSON).")
+@click.option("--generation", type=click.Choice(["2", "3"]), default="3", show_default=True,
+              help="2 = financial SSC with DES, 3 = SM4 (EF06 needs RKSSSE).")
+@click.option("--name", help="Holder's name (Chinese, GBK).")
+@click.option("--ssn", help="Social security number (18 characters).")
+@click.option("--sex", type=click.Choice(["1", "2", "9"]), help="1 male, 2 female, 9 unspecified.")
+@click.option("--birth-date", callback=_date, help="YYYYMMDD (default: from the SSN).")
+@click.option("--expiry", callback=_date, help="Card expiry YYYYMMDD.")
+@click.option("--card-number", help="卡号, 9 characters (§8.2).")
+@click.option("--pin", help="Initial PIN of the simulated card (default 123456).")
+@click.option("--pin-tries", type=click.IntRange(1, 15), help="PIN try limit (default 6).")
+@click.option("--t0", is_flag=True, help="Behave as a T=0 card (FCI through 61xx).")
+@click.option("--pad20", is_flag=True, help="Pad text fields with 0x20 like some real cards.")
+@click.option("--pin-not-enabled", is_flag=True, help="Initial PIN not enabled (regional).")
+@click.option("--counterfeit", is_flag=True, help="Issue under the COUNTERFEIT test key set.")
+@click.option("--allow-invalid", is_flag=True, help="Issue even if the data is inconsistent.")
+@click.option("--force", is_flag=True, help="Overwrite an existing card file.")
+def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: str | None,
+          birth_date: dt.date | None, expiry: dt.date | None, card_number: str | None,
+          pin: str | None, pin_tries: int | None, t0: bool, pad20: bool, pin_not_enabled: bool,
+          counterfeit: bool, allow_invalid: bool, force: bool) -> None:
+    """Issue a simulated user card (a complete valid 3rd-generation sample by default)."""
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} exists; use --force to overwrite it")
+    overrides: dict[str, Any] = {}
+    if ssn is not None:
+        overrides.update(_ssn_facts(ssn))
+        overrides["ssn"] = ssn
+    given = {"name": name, "sex": sex, "birth_date": birth_date, "expiry_date": expiry,
+             "card_number": card_number, "pin": pin, "pin_tries": pin_tries}
+    overrides.update({k: v for k, v in given.items() if v is not None})
+    if t0:
+        overrides["t0"] = True
+    if pad20:
+        overrides["pad"] = 0x20
+    if pin_not_enabled:
+        overrides["pin_not_enabled"] = True
+    keys: KeySet = KeySet.counterfeit() if counterfeit else TEST_KEYS
+    try:
+        perso = apply_overrides(sample_personalisation(int(generation)), overrides)
+        perso = perso.model_copy(update={"key_set": "counterfeit" if counterfeit else "test"})
+        card = UserCard.issue(perso, keys=keys, allow_invalid=allow_invalid)
+    except PersonalisationError as exc:
+        _fail(exc.problems)
+        return
+    except ValidationError as exc:
+        _fail([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()])
+        return
+    card.save(out)
+    click.echo(
+        f"issued {out}: generation {card.generation} ({card.algorithm.name}), "
+        f"{perso.holder.name}, card {perso.card.card_number}, "
+        f"{'T=0' if card.t0 else 'T=1'}, {keys.label}"
+        + (" [INVALID DATA ALLOWED]" if allow_invalid else "")
+    )
+
+
+def _parse_hex(text: str) -> bytes:
+    cleaned = "".join(text.split())
+    if not cleaned or len(cleaned) % 2 or any(c not in string.hexdigits for c in cleaned):
+        raise click.UsageError(f"{text!r} is not an APDU in hex (an even number of hex digits)")
+    return bytes.fromhex(cleaned)
+
+
+@sim.command("apdu")
+@click.option("--card", "card_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Card file (user card or PSAM).")
+@click.argument("apdus", nargs=-1, required=True)
+def apdu(card_path: Path, apdus: tuple[str, ...]) -> None:
+    """Power the card on, send each APDU (hex), save it, print 'DATA SW' per command."""
+    commands = [_parse_hex(a) for a in apdus]  # all parsed before the card is touched
+    card = load_card(card_path)
+    card.power_on()
+    for cmd in commands:
+        resp = card.transmit(cmd)
+        data, sw = resp[:-2].hex().upper(), resp[-2:].hex().upper()
+        click.echo(f"{data} {sw}" if data else sw)
+    card.power_off()
+    save = getattr(card, "save", None)
+    if callable(save):
+        save()
+
+
+for _command in SERVE_COMMANDS:
+    sim.add_command(_command)

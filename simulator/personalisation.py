@@ -1,0 +1,331 @@
+"""What goes onto a simulated card at issue time, and the checks a real issuer would make.
+
+Pydantic models of the holder, the card, the bank application and the card's options, following
+the data elements of card-profile §4 (EF05, EF06, DF04 EF05), §6 (PIN), §8 (identifier formats)
+and §9 (bank record). The models only check types; the *consistency* checks (SSN check
+character, SSN area valid for the birth year and birthplace as GB/T 2260 areas — python-stdnum's
+table, which the terminal's checks use too —, birth date and sex against the SSN, card-number
+check character, card id structure, dates, name length, PIN, PAN Luhn) live in
+:func:`problems`, so that ``allow_invalid=True`` can skip them and issue a deliberately
+defective card that the terminal's checks are tested against.
+Whatever is skipped, the data must still be *encodable* into the fixed-size fields of §4:
+:func:`encoding_problems` is never skipped.
+
+The PIN is a :class:`pydantic.SecretStr`: it never shows in a repr, a log or an error message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+)
+from stdnum import numdb
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+from apdu.codec import TEXT_CODEC
+from apdu.elements import CARD_ID_MARK, CARD_TYPES, INSTITUTION_PREFIX, SEXES, SPEC_VERSIONS
+from apdu.errors import SSCardError
+from apdu.identifiers import card_id_problems, card_number_check_ok, ssn_check_ok
+
+#: §4 sizes of the name fields: 姓名 (tag 09) and 姓名扩展 (tag 4E).
+NAME_BYTES = 30
+NAME_EXT_BYTES = 20
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class PersonalisationError(SSCardError):
+    """The personalisation is inconsistent or cannot be encoded; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def _hex_bytes(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise ValueError("expected hex digits") from None
+    return value
+
+
+HexBytes = Annotated[
+    bytes,
+    BeforeValidator(_hex_bytes),
+    PlainSerializer(lambda b: b.hex().upper(), return_type=str, when_used="json"),
+]
+
+
+class Holder(BaseModel):
+    """Cardholder basic data (EF06, §4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    ssn: str
+    sex: str = "1"
+    ethnicity: str = "01"
+    birthplace: str
+    birth_date: dt.date
+
+
+class CardInfo(BaseModel):
+    """Issuer data (EF05, §4) and the medical area code (DF04 EF05 tag 84)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_number: str
+    #: §8.3. None: derived as city_code ‖ D156000005 ‖ serial ‖ FFFFFFFF.
+    card_id: HexBytes | None = None
+    city_code: str = "420100"
+    serial: str = "00000001"  # 4 bytes, 8 hex digits; also ATR T10..T13 (§10)
+    card_type: str = "3"
+    generation: Literal[2, 3] = 3
+    spec_version: str | None = None  # None: "2.00" / "3.00" from the generation
+    init_institution: str | None = None  # None: 9156000002 + city + city + "01"
+    issue_date: dt.date
+    expiry_date: dt.date
+    medical_area_code: str = "420100"
+
+    def resolved_card_id(self) -> bytes:
+        if self.card_id is not None:
+            return self.card_id
+        try:
+            return (
+                bytes.fromhex(self.city_code) + CARD_ID_MARK + bytes.fromhex(self.serial)
+                + b"\xff\xff\xff\xff"
+            )
+        except ValueError:
+            raise PersonalisationError(
+                ["city code and serial must be hex digits to derive the card id"]
+            ) from None
+
+    def resolved_spec_version(self) -> str:
+        return self.spec_version if self.spec_version is not None else f"{self.generation}.00"
+
+    def resolved_institution(self) -> str:
+        if self.init_institution is not None:
+            return self.init_institution
+        return INSTITUTION_PREFIX + self.city_code + self.city_code + "01"
+
+
+class CardOptions(BaseModel):
+    """Real-card quirks and regional policy (§3 T=0, §4 padding, §6 PIN state and limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t0: bool = False
+    pad: Literal[0x00, 0x20] = 0x00
+    pin_not_enabled: bool = False
+    pin_tries: int = Field(default=6, ge=1, le=15)
+    key_tries: int = Field(default=3, ge=1, le=15)
+
+
+class BankInfo(BaseModel):
+    """The UnionPay record of §9 (template 70: 5A, 5F20, 5F24, 5F34)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pan: str
+    cardholder_name: str = "ZHANG/SANFENG"
+    expiry: dt.date
+    pan_seq: int = Field(default=1, ge=0, le=99)
+
+
+class Personalisation(BaseModel):
+    """Everything needed to issue one user card. ``pin`` never appears in a repr."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holder: Holder
+    card: CardInfo
+    bank: BankInfo | None = None
+    pin: SecretStr = SecretStr("123456")
+    options: CardOptions = CardOptions()
+    key_set: str = "test"  # label of the key set ("test" or "counterfeit"), informational
+
+    @field_validator("pin", mode="before")
+    @classmethod
+    def _pin_as_secret(cls, v: Any) -> Any:
+        return SecretStr(v) if isinstance(v, str) else v
+
+    def public_dump(self) -> dict[str, Any]:
+        """JSON-able dump without the PIN (what the card file records about its issue)."""
+        return self.model_dump(mode="json", exclude={"pin"})
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def _digits(s: str, n: int | None = None) -> bool:
+    return bool(_DIGITS.fullmatch(s)) and (n is None or len(s) == n)
+
+
+def _is_area(code: str) -> bool:
+    """True when python-stdnum's GB/T 2260 table names a county/city for ``code`` (§8.1)."""
+    return any("county" in props for _, props in numdb.get("cn/loc").info(code))
+
+
+def luhn_ok(number: str) -> bool:
+    """ISO/IEC 7812 Luhn check of a PAN (§9)."""
+    if not _digits(number) or len(number) < 12:
+        return False
+    total = 0
+    for i, c in enumerate(reversed(number)):
+        d = int(c)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def split_name(name: str) -> tuple[bytes, bytes]:
+    """The GBK name into tag 09 (≤ 30 bytes) and the spill into 4E (§4), on a character boundary."""
+    head = b""
+    for i, ch in enumerate(name):
+        b = ch.encode(TEXT_CODEC)
+        if len(head) + len(b) > NAME_BYTES:
+            return head, name[i:].encode(TEXT_CODEC)
+        head += b
+    return head, b""
+
+
+def encoding_problems(p: Personalisation) -> list[str]:
+    """What cannot be written into the §4 fields at all (never skipped, even with allow_invalid)."""
+    out: list[str] = []
+    h, c = p.holder, p.card
+    try:
+        head, ext = split_name(h.name)
+        if len(ext) > NAME_EXT_BYTES:
+            out.append(
+                f"name: {len(head) + len(ext)} bytes in GBK; at most {NAME_BYTES + NAME_EXT_BYTES}"
+                " fit (tags 09 and 4E)"
+            )
+    except UnicodeEncodeError:
+        out.append("name: not encodable in GBK/GB18030")
+    fixed_an = {
+        "ssn": (h.ssn, 18),
+        "sex": (h.sex, 1),
+        "card_number": (c.card_number, 9),
+        "card_type": (c.card_type, 1),
+        "spec_version": (c.resolved_spec_version(), 4),
+    }
+    for fname, (value, size) in fixed_an.items():
+        try:
+            if len(value.encode(TEXT_CODEC)) > size:
+                out.append(f"{fname}: longer than {size} bytes")
+        except UnicodeEncodeError:
+            out.append(f"{fname}: not encodable in GBK/GB18030")
+    cn = {
+        "ethnicity": (h.ethnicity, 2),
+        "birthplace": (h.birthplace, 6),
+        "medical_area_code": (c.medical_area_code, 6),
+        "init_institution": (c.resolved_institution(), 24),
+    }
+    for fname, (value, digits) in cn.items():
+        if not _digits(value) or len(value) > digits:
+            out.append(f"{fname}: must be at most {digits} decimal digits")
+    try:
+        card_id = c.resolved_card_id()
+        if len(card_id) != 16:
+            out.append(f"card_id: {len(card_id)} bytes, the field holds 16")
+        elif not card_id[:3].hex().isdigit():
+            out.append("card_id: the city code (first 3 bytes) must be BCD: keys derive from it")
+    except PersonalisationError as exc:
+        out.extend(exc.problems)
+    if not re.fullmatch(r"[0-9A-Fa-f]{8}", c.serial):
+        out.append("serial: must be 8 hex digits (4 bytes, ATR T10..T13)")
+    for fname, d in (("issue_date", c.issue_date), ("expiry_date", c.expiry_date),
+                     ("birth_date", h.birth_date)):
+        if d.year < 1000:
+            out.append(f"{fname}: year must have 4 digits")
+    pin = p.pin.get_secret_value()
+    if not _digits(pin) or len(pin) > 16 or len(pin) < 1:
+        out.append("pin: must be 1 to 16 decimal digits to be stored")
+    if p.bank is not None:
+        if not _digits(p.bank.pan) or len(p.bank.pan) > 19:
+            out.append("bank pan: must be at most 19 decimal digits")
+        try:
+            p.bank.cardholder_name.encode("ascii")
+        except UnicodeEncodeError:
+            out.append("bank cardholder_name: must be Latin (ASCII) text")
+    return out
+
+
+def problems(p: Personalisation) -> list[str]:
+    """Inconsistencies an issuer would refuse (§4, §6, §8, §9); one message per problem."""
+    out: list[str] = []
+    h, c = p.holder, p.card
+    if not ssn_check_ok(h.ssn):
+        out.append("ssn: not 18 characters with a valid check character (§8.1)")
+    if _digits(h.ssn[:14], 14) and h.ssn[6:14] != h.birth_date.strftime("%Y%m%d"):
+        out.append(f"ssn: birth date {h.ssn[6:14]} differs from birth_date {h.birth_date:%Y%m%d}")
+    if ssn_check_ok(h.ssn):
+        try:
+            ric.get_birth_place(h.ssn)
+        except StdnumError:
+            out.append(f"ssn: area code {h.ssn[:6]} is not a GB/T 2260 area for that birth year")
+    if _digits(h.birthplace, 6) and not _is_area(h.birthplace):
+        out.append(f"birthplace: {h.birthplace} is not a GB/T 2260 area code")
+    if h.sex not in SEXES:
+        out.append(f"sex: {h.sex!r} is not one of 1, 2, 9")
+    elif h.sex in "12" and len(h.ssn) >= 17 and h.ssn[16].isdigit():
+        expected = "1" if int(h.ssn[16]) % 2 else "2"
+        if h.sex != expected:
+            out.append(f"sex: {h.sex} does not match the SSN sequence parity (expects {expected})")
+    if not _digits(h.ethnicity, 2):
+        out.append("ethnicity: must be 2 digits (GB 3304)")
+    if not _digits(h.birthplace, 6):
+        out.append("birthplace: must be a 6-digit area code")
+    if not card_number_check_ok(c.card_number):
+        out.append("card_number: not a letter, 7 characters and a valid check character (§8.2)")
+    try:
+        for msg in card_id_problems(c.resolved_card_id()):
+            out.append(f"card_id: {msg}")
+    except PersonalisationError:
+        pass  # reported by encoding_problems
+    if not _digits(c.city_code, 6):
+        out.append("city_code: must be 6 digits")
+    if c.card_type not in CARD_TYPES:
+        out.append(f"card_type: {c.card_type!r} is not one of {', '.join(CARD_TYPES)}")
+    version = c.resolved_spec_version()
+    if version not in SPEC_VERSIONS:
+        out.append(f"spec_version: {version!r} is not a known version")
+    elif SPEC_VERSIONS[version] != c.generation:
+        out.append(f"spec_version: {version} does not belong to generation {c.generation}")
+    inst = c.resolved_institution()
+    if not (inst.startswith(INSTITUTION_PREFIX) and _digits(inst, 24)):
+        out.append(f"init_institution: must be 24 digits starting {INSTITUTION_PREFIX}")
+    if c.issue_date > c.expiry_date:
+        out.append("dates: issue_date is after expiry_date")
+    if not _digits(c.medical_area_code, 6):
+        out.append("medical_area_code: must be a 6-digit area code")
+    pin = p.pin.get_secret_value()
+    if not (_digits(pin) and 4 <= len(pin) <= 16):
+        out.append("pin: must be 4 to 16 decimal digits (§6)")
+    if p.bank is not None and not luhn_ok(p.bank.pan):
+        out.append("bank pan: fails the Luhn check")
+    return out
+
+
+def validate(p: Personalisation, *, allow_invalid: bool = False) -> None:
+    """Raise :class:`PersonalisationError` listing every problem (only encoding ones when
+    ``allow_invalid``)."""
+    found = encoding_problems(p)
+    if not allow_invalid:
+        found += [m for m in problems(p) if m not in found]
+    if found:
+        raise PersonalisationError(found)

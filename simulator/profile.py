@@ -1,0 +1,245 @@
+"""The social security user card's file tree (card-profile §2, §3, §9) and its identity (§10).
+
+Two tables, kept apart on purpose:
+
+- :func:`build_tree` — the *structure*: which DFs and EFs exist, their FID/SFI/name, their access
+  rules per operation (§2) and the FCI each DF answers to SELECT (§3). It depends only on the
+  generation (EF06 needs RKSSSE on 3.00, DIR SFI, algorithm flag) and on whether the bank
+  application is present, so a saved card rebuilds it without re-validating its personalisation.
+- :func:`contents` — the *data* a personalisation writes into the EFs (§4 records, §9 bank record).
+
+FIDs of SSSE and of the bank DFs are not standardised (§2 says to select SSSE by name); the
+values below are this project's [choice] and are only reachable by FID for completeness.
+
+The ATR (§10): T=0 form ``3B 6D 00 00`` + 13 historical bytes, T=1 form
+``3B ED 00 00 81 31 FE 45`` + 13 historical bytes + TCK. Historical bytes: T1-T2 chip maker,
+T3-T5 COS, T6-T7 card maker (fixed simulator values, [choice]), T8-T9 the first 4 digits of the
+city code (BCD), T10-T13 the serial (card id bytes 8..12).
+"""
+
+from __future__ import annotations
+
+from apdu.codec import an_encode, cn_encode, date_encode
+from apdu.crypto import Algorithm
+from apdu.elements import DF04_EF05, EF05, EF06, Element
+from apdu.names import DF_AIDS, MF_FID, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID, Kid
+from apdu.tlv import ber_encode, simple_encode
+from simulator.filesystem import (
+    DF,
+    EF,
+    FREE,
+    NEVER,
+    PIN,
+    CyclicEF,
+    DFKind,
+    FileSystemError,
+    FileTree,
+    RecordEF,
+    TransparentEF,
+    key,
+    pin_and_key,
+    pin_or_key,
+)
+from simulator.personalisation import Personalisation, split_name
+
+#: §1: generation -> symmetric algorithm of the card.
+ALGORITHM_FOR_GENERATION: dict[int, Algorithm] = {2: Algorithm.DES, 3: Algorithm.SM4}
+#: §2/§3: DIR SFI announced in the SSSE FCI tag 88 (both values seen on real cards).
+DIR_SFI_FOR_GENERATION: dict[int, int] = {2: 0x0B, 3: 0x1E}
+
+#: [choice] FIDs for files whose FID no public source fixes.
+FID_PSE = 0xDDF1
+FID_BANK_ADF = 0xADF1
+FID_SSSE = 0xDDF2
+FID_DIR = 0x2F00
+FID_DF = {name: int(name[2:], 16) | 0xDF00 for name in DF_AIDS}  # DF01 -> 0xDF01 ...
+
+#: §10 [choice]: fixed historical bytes T1-T2 (chip maker), T3-T5 (COS), T6-T7 (card maker).
+CHIP_MAKER = b"\x00\x86"
+COS = b"SIM"
+CARD_MAKER = b"\x53\x43"
+ATR_T0_PREFIX = bytes.fromhex("3B6D0000")
+ATR_T1_PREFIX = bytes.fromhex("3BED00008131FE45")
+
+#: Number of records of the DF04 EF08 transaction log (§2: at least 30) and their length.
+LOG_RECORDS = 30
+LOG_RECORD_LEN = 23
+EF07_SIZE = 0x300
+EF08_SIZE = 0x1000
+
+#: DF01..DF04 read keys (§2, §5 KID table) and DIR labels.
+DF_READ_KID = {"DF01": Kid.RK1_DF02, "DF02": Kid.RK1_DF02, "DF03": Kid.RK1_DF04,
+               "DF04": Kid.RK1_DF04}
+DF_LABELS = {"DF01": "PUBLIC", "DF02": "EMPLOYMENT", "DF03": "SOCIAL INSURANCE 1",
+             "DF04": "SOCIAL INSURANCE 2"}
+
+
+def historical_bytes(card_id: bytes) -> bytes:
+    """T1..T13 of §10 for a card with identification code ``card_id`` (§8.3)."""
+    return CHIP_MAKER + COS + CARD_MAKER + card_id[0:2] + card_id[8:12]
+
+
+def atr(hist: bytes, *, t0: bool) -> bytes:
+    """The ATR of §10 in its T=0 or T=1 form (with TCK, the XOR of T0..last historical byte)."""
+    if t0:
+        return ATR_T0_PREFIX + hist
+    body = ATR_T1_PREFIX + hist
+    tck = 0
+    for b in body[1:]:
+        tck ^= b
+    return body + bytes((tck,))
+
+
+def _tlv(tag: int, *parts: bytes) -> bytes:
+    return ber_encode(tag, list(parts))
+
+
+def ssse_fci(generation: int) -> bytes:
+    """§3: ``6F { 84 name, A5 { 88 01 sfi, 9F0C { 86 01 alg } } }`` (as on 3.00 cards)."""
+    alg = ALGORITHM_FOR_GENERATION[generation]
+    prop = _tlv(0x88, bytes((DIR_SFI_FOR_GENERATION[generation],))) + _tlv(
+        0x9F0C, _tlv(0x86, bytes((int(alg),)))
+    )
+    return _tlv(0x6F, _tlv(0x84, SSSE_NAME), _tlv(0xA5, prop))
+
+
+def _record_ef(label: str, fid: int, sfi: int | None, read: object, write: object) -> RecordEF:
+    return RecordEF(label, fid, sfi, read, write)  # type: ignore[arg-type]
+
+
+def build_tree(generation: int, *, bank: bool = True) -> FileTree:
+    """The empty SSC tree of §2 for a generation (2 = DES, 3 = SM4) with access rules as data."""
+    if generation not in ALGORITHM_FOR_GENERATION:
+        raise FileSystemError(f"unsupported generation {generation}")
+    mf = DF("MF", MF_FID, None, DFKind.MF, fci=_tlv(0x6F, _tlv(0x83, MF_FID.to_bytes(2, "big"))))
+    if bank:
+        # §9: the financial environment, firewalled from SSSE (its own domain, no SSSE PIN/keys).
+        pse = DF("PSE", FID_PSE, PSE_NAME, DFKind.DDF, domain="BANK",
+                 fci=_tlv(0x6F, _tlv(0x84, PSE_NAME), _tlv(0xA5, _tlv(0x88, b"\x01"))))
+        pse.add(_record_ef("DIR", 0xEF01, 1, FREE, NEVER))
+        adf = DF("UNIONPAY", FID_BANK_ADF, UNIONPAY_DEBIT_AID, DFKind.ADF, domain="BANK",
+                 fci=_tlv(0x6F, _tlv(0x84, UNIONPAY_DEBIT_AID),
+                          _tlv(0xA5, _tlv(0x50, b"UnionPay Debit"), _tlv(0x87, b"\x01"))))
+        adf.add(_record_ef("EF01", 0xEF01, 1, FREE, NEVER))
+        pse.add(adf)
+        mf.add(pse)
+    uk = key(Kid.UKSSSE)
+    ef06_read = FREE if generation == 2 else key(Kid.RKSSSE)
+    ssse = DF("SSSE", FID_SSSE, SSSE_NAME, DFKind.DDF, domain="SSSE", key_domains=("SSSE",),
+              pin_domain=True, fci=ssse_fci(generation))
+    ssse.add(
+        _record_ef("EF05", 0xEF05, 5, FREE, uk),
+        _record_ef("EF06", 0xEF06, 6, ef06_read, uk),
+        TransparentEF("EF07", 0xEF07, 7, key(Kid.RKSSSE), uk, size=EF07_SIZE),
+        TransparentEF("EF08", 0xEF08, 8, key(Kid.RKSSSE), uk, size=EF08_SIZE),
+        _record_ef("DIR", FID_DIR, DIR_SFI_FOR_GENERATION[generation], FREE, uk),
+    )
+    for name, aid in DF_AIDS.items():
+        kid = DF_READ_KID[name]
+        df = DF(name, FID_DF[name], aid, DFKind.ADF, domain=name, key_domains=(name, "SSSE"),
+                pin_domain=True, fci=_tlv(0x6F, _tlv(0x84, aid)))
+        if name == "DF04":
+            df.add(
+                _record_ef("EF05", 0xEF05, 5, pin_or_key(kid), pin_and_key(kid)),
+                _record_ef("EF06", 0xEF06, 6, pin_and_key(kid), pin_and_key(kid)),
+                CyclicEF("EF08", 0xEF08, 8, PIN, NEVER),
+                _record_ef("EF15", 0xEF15, 0x15, pin_or_key(kid), pin_and_key(kid)),
+            )
+        else:
+            df.add(_record_ef("EF05", 0xEF05, 5, pin_or_key(kid), pin_and_key(kid)))
+        ssse.add(df)
+    mf.add(ssse)
+    return FileTree(mf)
+
+
+# --- contents -------------------------------------------------------------------------------------
+
+
+def _encode(el: Element, value: object, pad: int) -> bytes:
+    if el.format == "an":
+        return an_encode(str(value), el.size, pad)
+    if el.format == "cn":
+        return cn_encode(str(value), el.size)
+    if el.format == "date":
+        return date_encode(value)  # type: ignore[arg-type]
+    return bytes(value)  # type: ignore[call-overload]
+
+
+def _records(table: tuple[Element, ...], values: dict[str, object], pad: int) -> list[bytes]:
+    return [simple_encode(el.tag, _encode(el, values[el.field], pad)) for el in table]
+
+
+def _photo() -> bytes:
+    """A minimal JPEG-framed placeholder (SOI, a COM segment, EOI); the rest of EF08 stays 00."""
+    text = b"sscard simulated card: no real photo"
+    return b"\xff\xd8\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + b"\xff\xd9"
+
+
+def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
+    """Path -> records (record EFs) or bytes (transparent EFs) for a personalisation (§4, §9)."""
+    pad = p.options.pad
+    c, h = p.card, p.holder
+    card_id = c.resolved_card_id()
+    head, ext = split_name(h.name)
+    ef05 = {
+        "card_id": card_id,
+        "card_type": c.card_type,
+        "spec_version": c.resolved_spec_version(),
+        "init_institution": c.resolved_institution(),
+        "issue_date": c.issue_date,
+        "expiry_date": c.expiry_date,
+        "card_number": c.card_number,
+    }
+    ef06 = {
+        "ssn": h.ssn,
+        "name": head.decode("gb18030"),
+        "name_extension": ext.decode("gb18030"),
+        "sex": h.sex,
+        "ethnicity": h.ethnicity,
+        "birthplace": h.birthplace,
+        "birth_date": h.birth_date,
+    }
+    out: dict[str, list[bytes] | bytes] = {
+        "MF/SSSE/EF05": _records(EF05, ef05, pad),
+        "MF/SSSE/EF06": _records(EF06, ef06, pad),
+        "MF/SSSE/EF07": bytes(EF07_SIZE),
+        "MF/SSSE/EF08": _photo().ljust(EF08_SIZE, b"\x00"),
+        "MF/SSSE/DIR": [
+            _tlv(0x61, _tlv(0x4F, aid), _tlv(0x50, DF_LABELS[name].encode("ascii")))
+            for name, aid in DF_AIDS.items()
+        ],
+        "MF/SSSE/DF04/EF05": _records(DF04_EF05, {"medical_area_code": c.medical_area_code}, pad),
+        # [choice] placeholders: §2 names these files but no public source lists their items.
+        "MF/SSSE/DF04/EF06": [simple_encode(0x86, bytes(4))],
+        "MF/SSSE/DF04/EF08": [bytes(LOG_RECORD_LEN) for _ in range(LOG_RECORDS)],
+        "MF/SSSE/DF04/EF15": [simple_encode(0x95, bytes(8))],
+        "MF/SSSE/DF01/EF05": [],
+        "MF/SSSE/DF02/EF05": [],
+        "MF/SSSE/DF03/EF05": [],
+    }
+    if p.bank is not None:
+        b = p.bank
+        pan = cn_encode(b.pan)
+        record = _tlv(
+            0x70,
+            _tlv(0x5A, pan),
+            _tlv(0x5F20, b.cardholder_name.encode("ascii")),
+            _tlv(0x5F24, cn_encode(b.expiry.strftime("%y%m%d"))),
+            _tlv(0x5F34, bytes((b.pan_seq,))),
+        )
+        out["MF/PSE/DIR"] = [
+            _tlv(0x70, _tlv(0x61, _tlv(0x4F, UNIONPAY_DEBIT_AID), _tlv(0x50, b"UnionPay Debit"),
+                            _tlv(0x87, b"\x01")))
+        ]
+        out["MF/PSE/UNIONPAY/EF01"] = [record]
+    return out
+
+
+def fill(tree: FileTree, data: dict[str, list[bytes] | bytes]) -> None:
+    """Write contents into a tree's EFs (at issue and when a saved card is loaded)."""
+    for path, value in data.items():
+        node: EF | DF | None = tree.by_path.get(path)
+        if isinstance(node, TransparentEF) and isinstance(value, (bytes, bytearray)):
+            node.data = bytearray(bytes(value).ljust(node.size, b"\x00")[: node.size])
+        elif isinstance(node, RecordEF) and isinstance(value, list):
+            node.records = [bytes(r) for r in value]
