@@ -1,3 +1,108 @@
-"""Placeholder: the PC/SC bridge commands are being written."""
+"""``sscard sim`` PC/SC bridge commands: issue a PSAM, serve cards to vpcd, eject and insert.
+
+- ``issue-psam --out PSAM.json [--sm4] [--force]``: a simulated PSAM (card-profile §11) over the
+  published TEST keys (§7.7).
+- ``serve --card CARD.json [--psam PSAM.json] [--vpcd HOST:PORT] [--control PATH]``: the user card
+  in vpcd slot 0 (``Virtual PCD 00 00``), the PSAM in slot 1 (port + 1), until Ctrl-C / SIGTERM.
+  SIGUSR1 toggles slot 0 (pull the card / put it back).
+- ``eject [--slot N]`` / ``insert [--slot N] [--card CARD.json]``: tell a running ``serve`` to pull
+  a card out or put one in (the same or another file), through its control socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
 import click
-SERVE_COMMANDS: list[click.Command] = []
+
+from apdu.crypto import Algorithm
+from simulator.psam import Psam
+from simulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, control, default_control_path, parse_hostport
+
+_CONTROL_HELP = "control socket of the running server (default: $XDG_RUNTIME_DIR/sscard-sim.sock)"
+
+
+@click.command("issue-psam")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--sm4", is_flag=True, help="an SM4 PSAM (sx3.sh.社会保障) instead of DES")
+@click.option(
+    "--terminal-number",
+    default="420100000001",
+    show_default=True,
+    help="EF 0016, 12 digits, the city code first",
+)
+@click.option("--t0", is_flag=True, help="answer case-4 commands through 61xx + GET RESPONSE")
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def issue_psam(out: Path, sm4: bool, terminal_number: str, t0: bool, force: bool) -> None:
+    """Issue a simulated PSAM holding the published TEST keys (never real keys)."""
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} exists (use --force to overwrite)")
+    psam = Psam.issue(
+        algorithm=Algorithm.SM4 if sm4 else Algorithm.DES,
+        terminal_number=terminal_number,
+        t0=t0,
+        path=out,
+    )
+    click.echo(
+        f"issued {out}: {psam.algorithm.name} PSAM, terminal {psam.terminal_number}, "
+        f"{psam.keys.label}"
+    )
+
+
+@click.command("serve")
+@click.option("--card", "card", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--psam", "psam", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--vpcd",
+    "vpcd",
+    default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+    show_default=True,
+    help="vpcd's slot-0 address; the PSAM goes to PORT+1",
+)
+@click.option("--control", "control_path", help=_CONTROL_HELP)
+@click.option("-v", "--verbose", count=True, help="-v connections, -vv every APDU (PINs redacted)")
+def serve_command(
+    card: str, psam: str | None, vpcd: str, control_path: str | None, verbose: int
+) -> None:
+    """Serve the card (and PSAM) to pcscd through vsmartcard's vpcd until Ctrl-C."""
+    from simulator.vpcd import serve
+
+    host, port = parse_hostport(vpcd)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(asctime)s %(message)s",
+    )
+    click.echo(
+        f"serving {card} on vpcd {host}:{port}"
+        + (f" and {psam} on {host}:{port + 1}" if psam else "")
+        + f"; control {control_path or default_control_path()}; Ctrl-C stops",
+        err=True,
+    )
+    serve(card, psam, host, port, control_path)
+
+
+@click.command("eject")
+@click.option("--slot", default=0, show_default=True, type=click.IntRange(0, 15))
+@click.option("--control", "control_path", help=_CONTROL_HELP)
+def eject(slot: int, control_path: str | None) -> None:
+    """Pull the card out of a slot of a running `sscard sim serve`."""
+    click.echo(control(f"eject {slot}", control_path))
+
+
+@click.command("insert")
+@click.option("--slot", default=0, show_default=True, type=click.IntRange(0, 15))
+@click.option(
+    "--card",
+    "card",
+    type=click.Path(exists=True, dir_okay=False),
+    help="insert this card file instead of the slot's previous card",
+)
+@click.option("--control", "control_path", help=_CONTROL_HELP)
+def insert(slot: int, card: str | None, control_path: str | None) -> None:
+    """Put a card (back) into a slot of a running `sscard sim serve`."""
+    target = f" {Path(card).resolve()}" if card else ""
+    click.echo(control(f"insert {slot}{target}", control_path))
+
+
+SERVE_COMMANDS: list[click.Command] = [issue_psam, serve_command, eject, insert]

@@ -1,0 +1,487 @@
+"""A real PC/SC stack for tests and benchmarks: pcscd + Debian's vpcd + the simulator (issue 4).
+
+Shared by ``tests/pcsc_stack.py`` (the ``pcsc_stack`` fixture) and ``bench/bench_vpcd.py``. It
+starts ``pcscd -f`` only when none runs, starts the simulator server as a subprocess, waits
+(bounded) until PC/SC shows the virtual readers with the expected cards, and stops only the
+processes it started, by PID.
+
+There is one pcscd per machine and Debian's vpcd slots listen on fixed ports (35963, 35964), so two
+stacks cannot share them: a stack holds an exclusive ``flock`` on :data:`LOCK_PATH` for its whole
+life, and a second test session waits for it (bounded) instead of fighting over the slots.
+
+``python -m bench.stack --bare --port P`` serves a bare responder (answers ``90 00`` to every
+APDU, through the same :class:`simulator.vpcd.VpcdServer` code path): the floor of the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+PCSCD_PIDFILE = Path("/run/pcscd/pcscd.pid")
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+VPCD_CONF = Path("/etc/reader.conf.d/vpcd")
+VPCD_PORT = 35963
+LOCK_PATH = Path(f"/tmp/sscard-pcsc-stack-{os.getuid()}.lock")
+READER_PREFIX = "Virtual PCD"
+INSTALL_HINT = (
+    "run `make install` (it installs pcscd, vsmartcard-vpcd, pcsc-tools, opensc and pyscard)"
+)
+
+BARE_ATR = bytes.fromhex("3B6D0000") + b"BARE-RESPONDR"
+
+
+class StackError(RuntimeError):
+    """The PC/SC stack could not be brought up; the message says why and what to do."""
+
+
+class BareResponder:
+    """Answers ``90 00`` (after Lc zero bytes): measures the stack, not the simulator."""
+
+    atr = BARE_ATR
+    t0 = True
+
+    def power_on(self) -> bytes:
+        return self.atr
+
+    def reset(self) -> bytes:
+        return self.atr
+
+    def power_off(self) -> None:
+        return None
+
+    def transmit(self, command: bytes) -> bytes:
+        # As many zero bytes as the command carried (short Lc), so a benchmark can ask the floor
+        # for the same response size as the simulator's; then 90 00.
+        lc = command[4] if len(command) > 5 else 0
+        return bytes(lc) + b"\x90\x00"
+
+
+# --- prerequisites and pcscd ----------------------------------------------------------------------
+
+
+def pcscd_binary() -> str | None:
+    return shutil.which("pcscd") or (
+        "/usr/sbin/pcscd" if os.access("/usr/sbin/pcscd", os.X_OK) else None
+    )
+
+
+def check_prerequisites() -> None:
+    """Fail with the install hint when a piece of the stack is missing (tests are never skipped)."""
+    missing = []
+    if pcscd_binary() is None:
+        missing.append("pcscd")
+    if not VPCD_DRIVER.exists() or not VPCD_CONF.exists():
+        missing.append("vsmartcard-vpcd (vpcd driver)")
+    try:
+        import smartcard.scard  # noqa: F401
+    except ImportError:
+        missing.append("pyscard (the `pcsc` extra)")
+    if missing:
+        raise StackError(f"PC/SC stack incomplete, missing {', '.join(missing)}: {INSTALL_HINT}")
+
+
+def _pid_alive(pid: int) -> bool:
+    """True for a live process (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def running_pcscd() -> int | None:
+    """The PID of a running pcscd (from its pid file or /proc), or None."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(PCSCD_PIDFILE.read_text().strip())
+        if _pid_alive(pid) and PCSCD_SOCKET.exists():
+            return pid
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "comm").read_text().strip() == "pcscd" and _pid_alive(int(proc.name)):
+                    return int(proc.name)
+    return None
+
+
+def _port_listening(port: int) -> bool:
+    """True when something LISTENs on ``port`` (read from /proc: connecting would be a card)."""
+    want = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[1].endswith(want) and parts[3] == "0A":
+                    return True
+    return False
+
+
+def _stop_pid(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the process we started (by its PID), then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(grace)
+
+
+@dataclass
+class Pcscd:
+    """A pcscd we either started (``proc``) or found running (``proc`` None: left alone)."""
+
+    pid: int
+    proc: subprocess.Popen[bytes] | None
+    log_path: Path | None = None
+
+    @classmethod
+    def ensure(cls, workdir: Path, timeout: float = 15.0) -> Pcscd:
+        pid = running_pcscd()
+        if pid is not None:
+            return cls(pid, None)
+        binary = pcscd_binary()
+        if binary is None:
+            raise StackError(f"pcscd is not installed: {INSTALL_HINT}")
+        if os.geteuid() != 0:
+            raise StackError(
+                "no pcscd runs and only root can start one here: start pcscd, or run as root"
+            )
+        log_path = workdir / "pcscd.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [binary, "-f"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"pcscd -f exited with {proc.returncode}: see {log_path}")
+            if PCSCD_SOCKET.exists() and _port_listening(VPCD_PORT):
+                return cls(proc.pid, proc, log_path)
+            time.sleep(0.05)
+        _stop_pid(proc)
+        raise StackError(
+            f"pcscd started but vpcd did not listen on port {VPCD_PORT} within {timeout:.0f} s "
+            f"(see {log_path}): {INSTALL_HINT}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_pid(self.proc)
+
+
+# --- reader state through PC/SC -------------------------------------------------------------------
+
+
+def reader_states() -> dict[str, tuple[bool, bytes]]:
+    """Every PC/SC reader -> (card present, ATR), read without connecting to any card."""
+    from smartcard import scard
+
+    rv, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if rv != scard.SCARD_S_SUCCESS:
+        return {}
+    try:
+        rv, names = scard.SCardListReaders(ctx, [])
+        if rv != scard.SCARD_S_SUCCESS or not names:
+            return {}
+        rv, states = scard.SCardGetStatusChange(
+            ctx, 0, [(n, scard.SCARD_STATE_UNAWARE) for n in names]
+        )
+        if rv != scard.SCARD_S_SUCCESS:
+            return {}
+        return {
+            name: (bool(state & scard.SCARD_STATE_PRESENT), bytes(atr))
+            for name, state, atr in states
+        }
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def vpcd_readers() -> list[str]:
+    """The vpcd readers PC/SC lists, slot order (``Virtual PCD 00 00``, ``Virtual PCD 00 01``)."""
+    return sorted(n for n in reader_states() if n.startswith(READER_PREFIX))
+
+
+def wait_readers(expected: Sequence[bytes | None], timeout: float = 20.0) -> list[str]:
+    """Wait until vpcd slot i shows ATR ``expected[i]`` (None: no card); return the names."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, tuple[bool, bytes]] = {}
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        states = reader_states()
+        names = sorted(n for n in states if n.startswith(READER_PREFIX))
+        if len(names) >= len(expected) and all(
+            (states[n][0] and states[n][1] == atr) if atr is not None else not states[n][0]
+            for n, atr in zip(names, expected, strict=False)
+        ):
+            return names
+        time.sleep(0.05)
+    seen = {n: (p, a.hex().upper()) for n, (p, a) in states.items()} or "no readers at all"
+    want = [a.hex().upper() if a is not None else "no card" for a in expected]
+    raise StackError(
+        f"PC/SC did not show the expected vpcd cards within {timeout:.0f} s: want {want}, "
+        f"saw {seen}. If a reader shows another ATR, another simulator is connected to "
+        f"vpcd port {VPCD_PORT}; if no 'Virtual PCD' reader is listed: {INSTALL_HINT}"
+    )
+
+
+# --- the simulator server -------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A simulator server subprocess (``python -m simulator.vpcd`` or the bare responder)."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    control_path: Path | None
+
+    @classmethod
+    def simulator(
+        cls,
+        workdir: Path,
+        card: Path,
+        psam: Path | None = None,
+        port: int = VPCD_PORT,
+        name: str = "sim",
+        verbose: bool = True,
+    ) -> Server:
+        control = workdir / f"{name}.sock"
+        cmd = [
+            sys.executable,
+            "-m",
+            "simulator.vpcd",
+            "--card",
+            str(card),
+            "--vpcd",
+            f"127.0.0.1:{port}",
+            "--control",
+            str(control),
+        ]
+        if psam is not None:
+            cmd += ["--psam", str(psam)]
+        if verbose:
+            cmd.append("-v")
+        return cls._spawn(cmd, workdir / f"{name}.log", control)
+
+    @classmethod
+    def bare(cls, workdir: Path, port: int, name: str = "bare") -> Server:
+        cmd = [sys.executable, "-m", "bench.stack", "--bare", "--port", str(port)]
+        return cls._spawn(cmd, workdir / f"{name}.log", None)
+
+    @classmethod
+    def _spawn(cls, cmd: list[str], log_path: Path, control: Path | None) -> Server:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return cls(proc, log_path, control)
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise StackError(f"simulator server exited with {self.proc.returncode}:\n{tail}")
+
+    def control(self, command: str) -> str:
+        from simulator.vpcd import control
+
+        if self.control_path is None:
+            raise StackError("this server has no control channel")
+        return control(command, str(self.control_path))
+
+    def stop(self) -> None:
+        _stop_pid(self.proc)
+
+
+def issue_user_card(path: Path, *args: str) -> Path:
+    """``sscard sim issue --out PATH [ARGS]`` (the complete sample card by default) -> the file."""
+    cmd = [sys.executable, "-m", "terminal.cli.main", "sim", "issue", "--out", str(path), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO)
+    if done.returncode != 0 or not path.exists():
+        raise StackError(
+            f"could not issue a test user card with {' '.join(cmd[2:])}: "
+            f"exit {done.returncode}\n{done.stdout}{done.stderr}"
+        )
+    return path
+
+
+def issue_psam(path: Path, *, sm4: bool = False) -> Path:
+    """A PSAM over the published TEST keys (card-profile §11), saved at ``path``."""
+    from apdu.crypto import Algorithm
+    from simulator.psam import Psam
+
+    Psam.issue(algorithm=Algorithm.SM4 if sm4 else Algorithm.DES, path=path)
+    return path
+
+
+# --- the whole stack ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stack_lock(timeout: float = 240.0) -> Iterator[None]:
+    """Exclusive use of pcscd's vpcd slots across processes (another test session waits)."""
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"another PC/SC stack held {LOCK_PATH} for {timeout:.0f} s "
+                        "(another test session or benchmark is using the vpcd slots)"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
+
+
+def card_atr(path: Path) -> bytes:
+    from simulator.vpcd import load_card_file
+
+    return load_card_file(path).atr
+
+
+@dataclass
+class PcscStack:
+    """A running pcscd + vpcd + simulator. Slot 0 holds the user card, slot 1 the PSAM.
+
+    ``readers`` are the PC/SC reader names in slot order; ``card_reader``/``psam_reader`` name
+    them; ``eject``/``insert`` pull and push cards through the server's control channel and wait
+    until PC/SC sees the change.
+    """
+
+    workdir: Path
+    card_path: Path
+    psam_path: Path
+    readers: list[str]
+    pcscd: Pcscd
+    server: Server
+    _atrs: list[bytes] = field(default_factory=list)
+
+    @property
+    def card_reader(self) -> str:
+        return self.readers[0]
+
+    @property
+    def psam_reader(self) -> str:
+        return self.readers[1]
+
+    @property
+    def card_atr(self) -> bytes:
+        return self._atrs[0]
+
+    @property
+    def psam_atr(self) -> bytes:
+        return self._atrs[1]
+
+    def status(self) -> list[dict[str, object]]:
+        return json.loads(self.server.control("status"))  # type: ignore[no-any-return]
+
+    def _expected(self, overrides: dict[int, bytes | None]) -> list[bytes | None]:
+        return [overrides.get(i, atr) for i, atr in enumerate(self._atrs)]
+
+    def eject(self, slot: int = 0, wait: bool = True) -> None:
+        """Pull the card out of ``slot``; with ``wait``, until PC/SC reports it absent."""
+        self.server.control(f"eject {slot}")
+        if wait:
+            self.wait_present(slot, None)
+
+    def insert(self, slot: int = 0, card_path: Path | None = None, wait: bool = True) -> None:
+        """Put the slot's card (or the card in ``card_path``) back; with ``wait``, until seen."""
+        if card_path is not None:
+            self.server.control(f"insert {slot} {Path(card_path).resolve()}")
+            self._atrs[slot] = card_atr(Path(card_path))
+            if slot == 0:
+                self.card_path = Path(card_path)
+            else:
+                self.psam_path = Path(card_path)
+        else:
+            self.server.control(f"insert {slot}")
+        if wait:
+            self.wait_present(slot, self._atrs[slot])
+
+    def wait_present(self, slot: int, atr: bytes | None, timeout: float = 10.0) -> None:
+        """Wait until ``slot`` shows ``atr`` (None: no card)."""
+        expected = self._expected({})
+        expected[slot] = atr
+        wait_readers(expected, timeout)
+
+    def restore(self) -> None:
+        """Put every card back (tests that eject call this so the next test finds them)."""
+        for slot in range(len(self._atrs)):
+            self.server.control(f"insert {slot}")
+        wait_readers(self._atrs)
+
+
+def start_stack(
+    workdir: Path, card_path: Path, psam_path: Path, timeout: float = 20.0
+) -> PcscStack:
+    """Bring up pcscd (if none runs) and the simulator; the caller holds :func:`stack_lock`."""
+    check_prerequisites()
+    workdir.mkdir(parents=True, exist_ok=True)
+    atrs = [card_atr(card_path), card_atr(psam_path)]
+    pcscd = Pcscd.ensure(workdir)
+    server = Server.simulator(workdir, card_path, psam_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            server.check_alive()
+            left = deadline - time.monotonic()
+            try:
+                names = wait_readers(atrs, timeout=min(1.0, max(0.05, left)))
+                break
+            except StackError:
+                if left <= 0:
+                    server.check_alive()
+                    names = wait_readers(atrs, timeout=0.1)  # raises with what PC/SC shows
+        return PcscStack(workdir, card_path, psam_path, names[:2], pcscd, server, atrs)
+    except BaseException:
+        server.stop()
+        pcscd.stop()
+        raise
+
+
+def stop_stack(stack: PcscStack) -> None:
+    """Stop the server, then pcscd if this stack started it (both by PID)."""
+    gc.collect()  # release pyscard handles while pcscd still answers (no noise at exit)
+    stack.server.stop()
+    stack.pcscd.stop()
+
+
+def _serve_bare(argv: Sequence[str] | None = None) -> int:
+    from simulator.vpcd import VpcdServer
+
+    p = argparse.ArgumentParser(prog="python -m bench.stack")
+    p.add_argument("--bare", action="store_true", required=True)
+    p.add_argument("--port", type=int, default=VPCD_PORT)
+    args = p.parse_args(argv)
+    server = VpcdServer([BareResponder()], port=args.port)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_serve_bare())

@@ -1,0 +1,503 @@
+"""The simulated PSAM: the terminal's security module of card-profile §11, over the TEST keys.
+
+File system (§11): MF ``3F00`` with DF name ``sx1.sh.社会保障`` (DES PSAM) or ``sx3.sh.社会保障``
+(SM4 PSAM); EF ``0015`` the PSAM serial (cn 10) and EF ``0016`` the terminal number (cn 6, its first
+6 digits the city code), both transparent and free to read (by SFI 0x15/0x16 or after SELECT EF);
+ADF ``DF01`` (AID ``D1 56 00 00 05 90``) where the key commands live.
+
+Commands: SELECT, READ BINARY, GET RESPONSE (T=0 option), DELIVERY SESSION KEY (``BF DE``) and
+CIPHER DATA (``80 FA``). The PSAM never gives out a key: it derives a card key from its own stored
+key and the factors it is sent, turns it into a session key with the card's challenge, and then
+encrypts or MACs with that session key only.
+
+Choices where the spec is silent (shared with the terminal's security module):
+
+* Key storage and levels. The usage byte's bits 8-6 give the number of diversification levels
+  still to apply (§11): 0x67 -> 3, 0x48/0x46/0x47 -> 2. A 3-level key is stored as the national
+  TEST root (§7.7); a 2-level key is stored already diversified to this PSAM's province (root ->
+  province factor of its city code), so the terminal sends (card, city) for it. The number of
+  factors sent must equal the levels, else ``6A80``; an unknown usage/id pair answers ``6A88``.
+* DELIVERY SESSION KEY needs ADF DF01 selected, else ``6985`` (conditions of use not satisfied: it
+  is a state of the application, not a missing authentication, so not ``6982``).
+* ``R`` is 8 bytes for DES and 16 for SM4 (the terminal pads ``R || 00*8``); the session key is
+  ``E(K_card, R)``, i.e. :func:`apdu.crypto.session_key` of the card's challenge: what the card
+  derives. A failed DELIVERY SESSION KEY forgets the previous session key.
+* CIPHER DATA without a session key: ``6985``. Encryption (P1 00/02) takes block-aligned data
+  (the terminal formats ``LD || data || 80..`` itself), else ``6700``. MAC (P1 05): data = IV (one
+  block) || message; the PSAM pads ``80 00..`` and returns exactly :func:`apdu.crypto.mac`. Chained
+  MAC: 07 = IV || first part, 03 = middle part, both block-aligned (``6700`` otherwise); 01 = last
+  part, padded, answered with the MAC. 03/01 without a 07 first: ``6985``.
+* Selecting MF or another DF forgets the session key (it belongs to the DF01 session).
+
+Keys held here are TEST keys only (§7.7): the JSON state stores the published test key set (or
+another test set), never anything real, and no method returns key bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from apdu import status as sw
+from apdu.codec import cn_encode
+from apdu.command import CommandAPDU
+from apdu.commands import (
+    CIPHER_ENCRYPT_LAST,
+    CIPHER_ENCRYPT_MORE,
+    CIPHER_MAC_FIRST,
+    CIPHER_MAC_LAST,
+    CIPHER_MAC_MIDDLE,
+    CIPHER_MAC_SINGLE,
+    INS_CIPHER_DATA,
+    INS_DELIVERY_SESSION_KEY,
+    INS_GET_RESPONSE,
+    INS_READ_BINARY,
+    INS_SELECT,
+)
+from apdu.crypto import (
+    Algorithm,
+    block_size,
+    cbc_encrypt_last_block,
+    diversify,
+    diversify_path,
+    encrypt_ecb,
+    fold4,
+    pad80,
+    province_factor,
+    session_key,
+)
+from apdu.errors import ApduFormatError, CryptoError, DataFormatError
+from apdu.keys import TEST_KEYS, KeySet
+from apdu.names import (
+    MF_FID,
+    PSAM_ADF_AID,
+    PSAM_ADF_FID,
+    PSAM_DES_NAME,
+    PSAM_EF_SERIAL,
+    PSAM_EF_TERMINAL,
+    PSAM_SM4_NAME,
+)
+from simulator.store import CardFileError, load_json, save_json_atomic
+
+KIND = "sscard-psam"
+FORMAT = 1
+
+#: §11 [one source: the 2013 key-index table]: (usage, key id) -> card key name. The number of
+#: diversification levels is in the usage byte itself (bits 8-6).
+PSAM_KEY_TABLE: Mapping[tuple[int, int], str] = MappingProxyType(
+    {
+        (0x67, 0x08): "IRK",
+        (0x48, 0x10): "PUK",
+        (0x46, 0x09): "STK",
+        (0x48, 0x12): "UKSSSE",
+        (0x47, 0x0A): "RKSSSE",
+        (0x67, 0x2D): "RK1DF04",
+    }
+)
+
+#: The PSAM's DF name per environment (§11).
+MF_NAMES: Mapping[Algorithm, bytes] = MappingProxyType(
+    {Algorithm.DES: PSAM_DES_NAME, Algorithm.SM4: PSAM_SM4_NAME}
+)
+
+SERIAL_SIZE = 10  # EF 0015, cn 10
+TERMINAL_SIZE = 6  # EF 0016, cn 6
+
+#: ATR historical bytes T1..T5 and T6..T7 of a simulated PSAM (§10 layout): chip maker, COS,
+#: card maker. [choice] Values mean "sscard simulator"; T8..T13 follow from the area and serial.
+_CHIP_COS = bytes.fromhex("5353") + b"PSM"
+_CARD_MAKER = bytes.fromhex("5343")
+
+
+def levels(usage: int) -> int:
+    """Diversification levels still to apply: bits 8-6 of the key usage byte (§11)."""
+    return (usage >> 5) & 0x07
+
+
+@dataclass(frozen=True)
+class _Key:
+    name: str
+    levels: int
+    stored: bytes  # TEST key material; never leaves this module
+
+
+def _r(status: int, data: bytes = b"") -> bytes:
+    return data + status.to_bytes(2, "big")
+
+
+class _Fail(Exception):
+    """A command ends with this status word (internal control flow; never escapes transmit)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"{status:04X}")
+        self.status = status
+
+
+class Psam:
+    """A simulated PSAM (implements :class:`simulator.card.VirtualCard`). TEST keys only."""
+
+    def __init__(
+        self,
+        *,
+        algorithm: Algorithm = Algorithm.DES,
+        keys: KeySet = TEST_KEYS,
+        terminal_number: str = "420100000001",
+        serial: str = "00000000000000000001",
+        t0: bool = False,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.algorithm = Algorithm(algorithm)
+        if self.algorithm not in MF_NAMES:
+            raise DataFormatError(f"a PSAM is DES or SM4, not {self.algorithm.name}")
+        if not (terminal_number.isdigit() and len(terminal_number) == 2 * TERMINAL_SIZE):
+            raise DataFormatError("the terminal number has 12 digits (cn 6), the city code first")
+        if not (serial.isdigit() and len(serial) <= 2 * SERIAL_SIZE and len(serial) >= 8):
+            raise DataFormatError("the PSAM serial has 8 to 20 digits (cn 10)")
+        self.keys = keys
+        self.terminal_number = terminal_number
+        self.serial = serial
+        self._t0 = t0
+        self.path = Path(path) if path is not None else None
+        self._files = {
+            PSAM_EF_SERIAL: cn_encode(serial, SERIAL_SIZE),
+            PSAM_EF_TERMINAL: cn_encode(terminal_number, TERMINAL_SIZE),
+        }
+        self._key_table = self._build_keys()
+        hist = (
+            _CHIP_COS + _CARD_MAKER + bytes.fromhex(self.city_code[:4]) + bytes.fromhex(serial[-8:])
+        )
+        self._atr = bytes.fromhex("3B6D0000") + hist
+        self._volatile_reset()
+
+    # --- issue / load / save ---------------------------------------------------------------------
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        algorithm: Algorithm = Algorithm.DES,
+        keys: KeySet = TEST_KEYS,
+        terminal_number: str = "420100000001",
+        serial: str = "00000000000000000001",
+        t0: bool = False,
+        path: str | os.PathLike[str] | None = None,
+    ) -> Psam:
+        """A new PSAM; with ``path`` its state is written there at once (atomically)."""
+        psam = cls(
+            algorithm=algorithm,
+            keys=keys,
+            terminal_number=terminal_number,
+            serial=serial,
+            t0=t0,
+            path=path,
+        )
+        if path is not None:
+            psam.save()
+        return psam
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "format": FORMAT,
+            "note": "simulated PSAM holding TEST keys only (card-profile §7.7)",
+            "algorithm": self.algorithm.name,
+            "terminal_number": self.terminal_number,
+            "serial": self.serial,
+            "t0": self._t0,
+            "keys": self.keys.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, path: str | os.PathLike[str] | None = None) -> Psam:
+        if not isinstance(data, dict) or data.get("kind") != KIND:
+            raise CardFileError(f"{path or 'data'} is not a PSAM file (kind {KIND!r})")
+        try:
+            return cls(
+                algorithm=Algorithm[str(data["algorithm"])],
+                keys=KeySet.from_json(data["keys"]),
+                terminal_number=str(data["terminal_number"]),
+                serial=str(data["serial"]),
+                t0=bool(data.get("t0", False)),
+                path=path,
+            )
+        except (KeyError, TypeError) as exc:
+            raise CardFileError(f"{path or 'data'}: PSAM file lacks {exc}") from None
+        except (CryptoError, DataFormatError) as exc:
+            raise CardFileError(f"{path or 'data'}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Psam:
+        return cls.from_json(load_json(path), path)
+
+    def save(self) -> None:
+        """Write the state (no-op for an in-memory PSAM). Volatile session state is not saved."""
+        if self.path is not None:
+            save_json_atomic(self.path, self.to_json())
+
+    # --- public facts -----------------------------------------------------------------------------
+
+    @property
+    def city_code(self) -> str:
+        """The first 6 digits of the terminal number (EF 0016, §11)."""
+        return self.terminal_number[:6]
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    @property
+    def t0(self) -> bool:
+        return self._t0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Psam {self.algorithm.name} terminal {self.terminal_number} serial {self.serial}; "
+            f"TEST keys {self.keys.label!r}>"
+        )
+
+    def _build_keys(self) -> dict[tuple[int, int], _Key]:
+        """Stored keys per the CHOICE in the module docstring (3 levels: root; 2: province key)."""
+        table: dict[tuple[int, int], _Key] = {}
+        province = province_factor(self.city_code)
+        for (usage, key_id), name in PSAM_KEY_TABLE.items():
+            try:
+                root = self.keys.root(name)
+            except CryptoError:
+                continue  # a key set without this key: the PSAM answers 6A88 for it
+            n = levels(usage)
+            stored = root if n == 3 else diversify(self.algorithm, root, province)
+            table[(usage, key_id)] = _Key(name, n, stored)
+        return table
+
+    # --- power -----------------------------------------------------------------------------------
+
+    def _volatile_reset(self) -> None:
+        self._df = "MF"
+        self._ef: int | None = None
+        self._sk: bytes | None = None
+        self._chain: bytes | None = None
+        self._pending = b""
+
+    def power_on(self) -> bytes:
+        self._volatile_reset()
+        return self._atr
+
+    def reset(self) -> bytes:
+        return self.power_on()
+
+    def power_off(self) -> None:
+        self._volatile_reset()
+
+    # --- APDU dispatch ----------------------------------------------------------------------------
+
+    def transmit(self, command: bytes) -> bytes:
+        """One command APDU -> response data + SW. Never raises (6F00 as the last resort)."""
+        try:
+            apdu = CommandAPDU.from_bytes(bytes(command))
+        except ApduFormatError:
+            return _r(sw.WRONG_LENGTH)
+        try:
+            handler = _HANDLERS.get(apdu.ins)
+            if handler is None:
+                return _r(sw.INS_NOT_SUPPORTED)
+            cla, method = handler
+            if apdu.cla != cla:
+                return _r(sw.CLA_NOT_SUPPORTED)
+            if apdu.ins != INS_GET_RESPONSE:
+                self._pending = b""
+            data = method(self, apdu)
+        except _Fail as exc:
+            return _r(exc.status)
+        except Exception:  # noqa: BLE001 - a card answers everything with a status word
+            return _r(sw.NO_PRECISE_DIAGNOSIS)
+        if self._t0 and data and apdu.data and apdu.ins != INS_GET_RESPONSE:
+            # T=0 case 4: the data waits for GET RESPONSE (§3).
+            self._pending = data
+            return _r(sw.bytes_available(min(len(data), 256)))
+        return _r(sw.SUCCESS, data)
+
+    # --- SELECT / READ BINARY / GET RESPONSE ------------------------------------------------------
+
+    def _select(self, apdu: CommandAPDU) -> bytes:
+        if apdu.p2 not in (0x00, 0x0C):
+            raise _Fail(sw.WRONG_P1P2)
+        fci = apdu.p2 == 0x00
+        data = apdu.data
+        if apdu.p1 == 0x04:
+            if data == MF_NAMES[self.algorithm]:
+                return self._enter("MF", data, fci)
+            if data == PSAM_ADF_AID:
+                return self._enter("DF01", data, fci)
+            raise _Fail(sw.FILE_NOT_FOUND)
+        if apdu.p1 not in (0x00, 0x02):
+            raise _Fail(sw.WRONG_P1P2)
+        if len(data) != 2:
+            raise _Fail(sw.WRONG_LENGTH)
+        fid = int.from_bytes(data, "big")
+        if apdu.p1 == 0x00 and fid == MF_FID:
+            return self._enter("MF", MF_NAMES[self.algorithm], fci)
+        if apdu.p1 == 0x00 and fid == PSAM_ADF_FID:
+            return self._enter("DF01", PSAM_ADF_AID, fci)
+        if fid in self._files and self._df == "MF":
+            self._ef = fid
+            return b""
+        raise _Fail(sw.FILE_NOT_FOUND)
+
+    def _enter(self, df: str, name: bytes, fci: bool) -> bytes:
+        self._df = df
+        self._ef = None
+        self._sk = None
+        self._chain = None
+        if not fci:
+            return b""
+        inner = b"\x84" + bytes([len(name)]) + name
+        return b"\x6f" + bytes([len(inner)]) + inner
+
+    def _read_binary(self, apdu: CommandAPDU) -> bytes:
+        if apdu.data:
+            raise _Fail(sw.WRONG_LENGTH)
+        if apdu.p1 & 0x80:
+            if apdu.p1 & 0x60:
+                raise _Fail(sw.WRONG_P1P2)
+            fid = apdu.p1 & 0x1F
+            if fid not in self._files:
+                raise _Fail(sw.FILE_NOT_FOUND)
+            offset = apdu.p2
+            self._ef = fid
+        else:
+            if self._ef is None:
+                raise _Fail(sw.NO_CURRENT_EF)
+            fid = self._ef
+            offset = (apdu.p1 << 8) | apdu.p2
+        content = self._files[fid]
+        if offset >= len(content):
+            raise _Fail(sw.OFFSET_OUTSIDE_EF)
+        rest = content[offset:]
+        ne = apdu.ne
+        if ne is None:
+            raise _Fail(sw.WRONG_LENGTH)
+        if ne in (256, 65536) or ne == len(rest):
+            return rest
+        if ne < len(rest):
+            return rest[:ne]
+        raise _Fail(sw.wrong_le(len(rest)))
+
+    def _get_response(self, apdu: CommandAPDU) -> bytes:
+        if apdu.p1 or apdu.p2:
+            raise _Fail(sw.WRONG_P1P2)
+        pending = self._pending
+        if not pending:
+            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+        ne = apdu.ne or 0
+        if ne > len(pending) and ne not in (256, 65536):
+            raise _Fail(sw.wrong_le(len(pending)))
+        out, self._pending = pending[:ne], pending[ne:]
+        return out
+
+    # --- §11 key commands -------------------------------------------------------------------------
+
+    def _delivery_session_key(self, apdu: CommandAPDU) -> bytes:
+        self._sk = None
+        self._chain = None
+        if self._df != "DF01":
+            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+        key = self._key_table.get((apdu.p1, apdu.p2))
+        if key is None:
+            raise _Fail(sw.KEY_NOT_FOUND)
+        r_len = block_size(self.algorithm)  # R: 8 bytes (DES) or R || 00*8 (SM4)
+        if len(apdu.data) != 8 * key.levels + r_len:
+            raise _Fail(sw.WRONG_DATA)
+        factors = [apdu.data[i : i + 8] for i in range(0, 8 * key.levels, 8)]
+        r = apdu.data[8 * key.levels :]
+        card_key = diversify_path(self.algorithm, key.stored, list(reversed(factors)))
+        if self.algorithm is Algorithm.DES:
+            self._sk = session_key(self.algorithm, card_key, r)
+        elif r[8:] == bytes(8):
+            self._sk = session_key(self.algorithm, card_key, r[:8])
+        else:  # what a real PSAM does with any 16 bytes: encrypt them
+            self._sk = encrypt_ecb(self.algorithm, card_key, r)
+        return b""
+
+    def _cipher_data(self, apdu: CommandAPDU) -> bytes:
+        if apdu.p2 != 0:
+            raise _Fail(sw.WRONG_P1P2)
+        op = _CIPHER_OPS.get(apdu.p1)
+        if op is None:
+            raise _Fail(sw.WRONG_P1P2)
+        if not apdu.data:
+            raise _Fail(sw.WRONG_LENGTH)
+        if self._sk is None:
+            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+        return op(self, apdu.data)
+
+    def _encrypt(self, data: bytes) -> bytes:
+        assert self._sk is not None
+        if len(data) % block_size(self.algorithm):
+            raise _Fail(sw.WRONG_LENGTH)
+        return encrypt_ecb(self.algorithm, self._sk, data)
+
+    def _split_iv(self, data: bytes) -> tuple[bytes, bytes]:
+        bs = block_size(self.algorithm)
+        if len(data) < bs:
+            raise _Fail(sw.WRONG_LENGTH)
+        return data[:bs], data[bs:]
+
+    def _cbc(self, iv: bytes, part: bytes) -> bytes:
+        assert self._sk is not None
+        if not part:
+            return iv
+        return cbc_encrypt_last_block(self.algorithm, self._sk, part, iv)
+
+    def _finish(self, iv: bytes, tail: bytes) -> bytes:
+        last = self._cbc(iv, pad80(tail, block_size(self.algorithm)))
+        return last[:4] if self.algorithm is Algorithm.DES else fold4(last)
+
+    def _mac_single(self, data: bytes) -> bytes:
+        self._chain = None
+        iv, message = self._split_iv(data)
+        return self._finish(iv, message)
+
+    def _mac_first(self, data: bytes) -> bytes:
+        self._chain = None
+        iv, part = self._split_iv(data)
+        if len(part) % block_size(self.algorithm):
+            raise _Fail(sw.WRONG_LENGTH)
+        self._chain = self._cbc(iv, part)
+        return b""
+
+    def _mac_middle(self, data: bytes) -> bytes:
+        if self._chain is None:
+            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+        if len(data) % block_size(self.algorithm):
+            raise _Fail(sw.WRONG_LENGTH)
+        self._chain = self._cbc(self._chain, data)
+        return b""
+
+    def _mac_last(self, data: bytes) -> bytes:
+        if self._chain is None:
+            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+        chain, self._chain = self._chain, None
+        return self._finish(chain, data)
+
+
+_CIPHER_OPS = {
+    CIPHER_ENCRYPT_LAST: Psam._encrypt,
+    CIPHER_ENCRYPT_MORE: Psam._encrypt,
+    CIPHER_MAC_SINGLE: Psam._mac_single,
+    CIPHER_MAC_FIRST: Psam._mac_first,
+    CIPHER_MAC_MIDDLE: Psam._mac_middle,
+    CIPHER_MAC_LAST: Psam._mac_last,
+}
+
+#: INS -> (the CLA it takes, handler).
+_HANDLERS = {
+    INS_SELECT: (0x00, Psam._select),
+    INS_READ_BINARY: (0x00, Psam._read_binary),
+    INS_GET_RESPONSE: (0x00, Psam._get_response),
+    INS_DELIVERY_SESSION_KEY: (0xBF, Psam._delivery_session_key),
+    INS_CIPHER_DATA: (0x80, Psam._cipher_data),
+}

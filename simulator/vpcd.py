@@ -1,0 +1,493 @@
+"""The simulator as a PC/SC reader: a client of vsmartcard's vpcd driver (issue 4).
+
+vpcd is a pcscd reader driver that *listens* on TCP (Debian: ``/etc/reader.conf.d/vpcd``, port
+35963 = 0x8C7B); a virtual card connects to it. Measured on Debian's vpcd 3.3: one pcscd reader
+per port, two slots, ``Virtual PCD 00 00`` on port 35963 and ``Virtual PCD 00 01`` on 35964 (both
+bound on 0.0.0.0). This server therefore opens ONE TCP connection per slot: the user card on port
+P, the PSAM (card-profile §11) on P+1.
+
+Wire format (both directions): 2-byte big-endian length, then the payload. A 1-byte payload from
+vpcd is a control code: 0 power off, 1 power on, 2 reset, 4 get ATR (answered with the ATR frame;
+vpcd polls it about every 0.4 s as its card-presence check). Any longer payload is a command APDU,
+answered with response data + SW in one frame. A frame may arrive in pieces, so reads are
+exact-length loops (vsmartcard's own vicc reads once and goes on with a truncated APDU).
+
+Latency: Debian's vpcd writes the length and the payload with two ``send`` calls and leaves
+Nagle on. Its payload then waits for our ACK of the 2-byte length, and Linux delays that ACK by
+~40 ms: every APDU costs ~44 ms (measured here with a naive loop). We remove it on our side:
+TCP_QUICKACK is re-armed after every ``recv`` (Linux clears it again on its own), so the length
+is acknowledged at once; TCP_NODELAY plus one ``sendall`` of length+payload keeps our own answer
+from waiting on vpcd's delayed ACK.
+
+Insertion and removal: vpcd reports "no card" while nobody is connected to a slot, so ejecting a
+slot closes its connection, and inserting (possibly another card) connects again. A control
+channel on a UNIX socket takes one command per connection (``eject N``, ``insert N [CARD.json]``,
+``status``) and answers one line starting ``ok`` or ``error``; SIGUSR1 toggles slot 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apdu.errors import SSCardError, UsageError
+from apdu.redact import describe_command
+from simulator.card import VirtualCard
+
+log = logging.getLogger("sscard.vpcd")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 35963  # Debian's /etc/reader.conf.d/vpcd: CHANNELID 0x8C7B
+
+#: vpcd control codes (a 1-byte frame).
+VPCD_POWER_OFF = 0
+VPCD_POWER_ON = 1
+VPCD_RESET = 2
+VPCD_GET_ATR = 4
+
+_SW_NO_DIAGNOSIS = b"\x6f\x00"
+_MAX_FRAME = 0xFFFF
+_BACKOFF_FIRST = 0.05
+_BACKOFF_MAX = 1.0
+
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+def default_control_path() -> str:
+    """``$XDG_RUNTIME_DIR/sscard-sim.sock``, else ``/tmp/sscard-sim-<uid>.sock``."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "sscard-sim.sock")
+    return f"/tmp/sscard-sim-{os.getuid()}.sock"
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``PORT`` alone) as given to ``--vpcd``."""
+    host, sep, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise UsageError(f"--vpcd wants HOST:PORT, got {text!r}") from None
+    if not 0 < number < 0xFFFF:
+        raise UsageError(f"port out of range in {text!r}")
+    return (host if sep and host else DEFAULT_HOST), number
+
+
+def load_card_file(path: str | os.PathLike[str]) -> VirtualCard:
+    """A user card or a PSAM from its JSON file, by the file's ``kind`` (simulator.loader)."""
+    from simulator.loader import load_card
+
+    return load_card(path)
+
+
+def _quickack(sock: socket.socket) -> None:
+    if _TCP_QUICKACK is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    """Exactly ``n`` bytes, or None when the peer closed first (a half frame is dropped)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        _quickack(sock)
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack(">H", len(payload)) + payload
+
+
+def safe_transmit(card: VirtualCard, command: bytes) -> bytes:
+    """The card's answer; a card must never raise, but if one does the reader still answers 6F00."""
+    try:
+        response = card.transmit(command)
+    except Exception:  # noqa: BLE001 - the reader stays up whatever the card does
+        log.exception("card raised on %s", describe_command(command))
+        return _SW_NO_DIAGNOSIS
+    if len(response) < 2 or len(response) > _MAX_FRAME:
+        log.error("card answered %d bytes: not a response APDU", len(response))
+        return _SW_NO_DIAGNOSIS
+    return response
+
+
+@dataclass
+class _Slot:
+    index: int
+    port: int
+    card: VirtualCard | None
+    present: bool = True
+    source: str | None = None
+    sock: socket.socket | None = None
+    connected: bool = False
+    generation: int = 0  # bumped by every eject/insert/stop: a connection made before is stale
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Event = field(default_factory=threading.Event)
+
+
+class VpcdServer:
+    """Connect virtual cards to vpcd slots: ``slots[i]`` goes to ``port + i``.
+
+    A slot holding None starts ejected. ``start()`` runs in background threads, ``serve_forever()``
+    blocks until ``stop()`` (or a signal, see :func:`serve`).
+    """
+
+    def __init__(
+        self,
+        slots: Sequence[VirtualCard | None],
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        control_path: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.control_path = control_path
+        self._slots = [
+            _Slot(i, port + i, card, present=card is not None) for i, card in enumerate(slots)
+        ]
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._control: socket.socket | None = None
+        self.card_loader: Callable[[str], VirtualCard] = load_card_file
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one thread per slot (and the control channel when a path was given)."""
+        if self._threads:
+            return
+        if self.control_path:
+            self._open_control(self.control_path)
+        for slot in self._slots:
+            t = threading.Thread(target=self._run_slot, args=(slot,), name=f"vpcd-slot{slot.index}")
+            t.daemon = True
+            t.start()
+            self._threads.append(t)
+        if self._control is not None:
+            t = threading.Thread(target=self._run_control, name="vpcd-control", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def serve_forever(self) -> None:
+        self.start()
+        while not self._stopping.wait(0.2):
+            pass
+        self._join()
+
+    def stop(self) -> None:
+        """Close every connection (the cards see a power-off) and the control socket."""
+        self._stopping.set()
+        for slot in self._slots:
+            self._drop(slot)
+            slot.changed.set()
+        if self._control is not None:
+            with contextlib.suppress(OSError):
+                self._control.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                self._control.close()
+        if threading.current_thread() not in self._threads:
+            self._join()
+
+    def _join(self) -> None:
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=5)
+        if self.control_path and self._control is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.control_path)
+            self._control = None
+
+    # --- insertion and removal -------------------------------------------------------------------
+
+    def eject(self, slot: int) -> None:
+        """Pull the card out of ``slot``: its connection closes and vpcd reports no card."""
+        s = self._slot(slot)
+        s.present = False
+        self._drop(s)
+        s.changed.set()
+
+    def insert(self, slot: int, card: VirtualCard | None = None) -> None:
+        """Put ``card`` (or the slot's previous card) back into ``slot`` and connect again."""
+        s = self._slot(slot)
+        if card is not None:
+            s.card = card
+            self._drop(s)
+        if s.card is None:
+            raise UsageError(f"slot {slot} has no card to insert")
+        s.present = True
+        s.changed.set()
+
+    def status(self) -> list[dict[str, object]]:
+        return [
+            {
+                "slot": s.index,
+                "port": s.port,
+                "card": s.present and s.card is not None,
+                "connected": s.connected,
+                "file": s.source,
+            }
+            for s in self._slots
+        ]
+
+    def _slot(self, slot: int) -> _Slot:
+        if not 0 <= slot < len(self._slots):
+            raise UsageError(f"no slot {slot} (this server has {len(self._slots)})")
+        return self._slots[slot]
+
+    def _drop(self, s: _Slot) -> None:
+        with s.lock:
+            s.generation += 1
+            sock = s.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    # --- one slot --------------------------------------------------------------------------------
+
+    def _run_slot(self, s: _Slot) -> None:
+        backoff = _BACKOFF_FIRST
+        while not self._stopping.is_set():
+            if not s.present or s.card is None:
+                s.changed.wait(0.5)
+                s.changed.clear()
+                continue
+            generation, card = s.generation, s.card
+            try:
+                sock = socket.create_connection((self.host, s.port), timeout=2.0)
+            except OSError as exc:
+                log.debug(
+                    "slot %d: vpcd at %s:%d not reachable (%s)", s.index, self.host, s.port, exc
+                )
+                s.changed.wait(backoff)
+                s.changed.clear()
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            backoff = _BACKOFF_FIRST
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _quickack(sock)
+            with s.lock:
+                # eject/insert/stop that ran while we connected saw no socket to shut: check here.
+                stale = self._stopping.is_set() or generation != s.generation
+                if not stale:
+                    s.sock = sock
+            if stale:
+                sock.close()
+                continue
+            s.connected = True
+            log.info("slot %d: connected to vpcd at %s:%d", s.index, self.host, s.port)
+            try:
+                self._serve_connection(sock, card)
+            except OSError as exc:
+                log.info("slot %d: connection lost (%s)", s.index, exc)
+            finally:
+                with s.lock:
+                    s.sock = None
+                s.connected = False
+                with contextlib.suppress(OSError):
+                    sock.close()
+                # The reader went away or the card was pulled: the card lost power (§2).
+                with contextlib.suppress(Exception):
+                    card.power_off()
+            log.info("slot %d: disconnected", s.index)
+
+    def _serve_connection(self, sock: socket.socket, card: VirtualCard) -> None:
+        debug = log.isEnabledFor(logging.DEBUG)
+        while True:
+            header = _recv_exact(sock, 2)
+            if header is None:
+                return
+            (length,) = struct.unpack(">H", header)
+            payload = _recv_exact(sock, length) if length else b""
+            if payload is None:
+                return
+            if length == 1:
+                code = payload[0]
+                if code == VPCD_GET_ATR:
+                    sock.sendall(_frame(card.atr))
+                elif code == VPCD_POWER_ON:
+                    card.power_on()
+                elif code == VPCD_RESET:
+                    card.reset()
+                elif code == VPCD_POWER_OFF:
+                    card.power_off()
+                else:
+                    log.warning("unknown vpcd control code %d ignored", code)
+                continue
+            if length == 0:
+                log.warning("empty vpcd frame ignored")
+                continue
+            response = safe_transmit(card, payload)
+            if debug:
+                log.debug("> %s", describe_command(payload))
+                log.debug("< %s", response.hex(" ").upper())
+            sock.sendall(_frame(response))
+
+    # --- control channel -------------------------------------------------------------------------
+
+    def _open_control(self, path: str) -> None:
+        if os.path.exists(path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)  # stale socket from a server that died
+            else:
+                probe.close()
+                raise UsageError(f"another simulator server answers on {path}")
+            finally:
+                probe.close()
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        os.chmod(path, 0o600)
+        srv.listen(4)
+        self._control = srv
+
+    def _run_control(self) -> None:
+        assert self._control is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._control.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5.0)
+                try:
+                    line = conn.makefile("rb").readline(4096).decode("utf-8", "replace").strip()
+                    conn.sendall((self.handle_control(line) + "\n").encode("utf-8"))
+                except OSError:
+                    continue
+
+    def handle_control(self, line: str) -> str:
+        """One control command -> one answer line (``ok ...`` or ``error ...``)."""
+        words = line.split()
+        try:
+            if not words:
+                raise UsageError("empty command")
+            verb, args = words[0].lower(), words[1:]
+            if verb == "status":
+                return "ok " + json.dumps(self.status())
+            if verb in ("eject", "insert") and args:
+                slot = _slot_number(args[0])
+                if verb == "eject" and len(args) == 1:
+                    self.eject(slot)
+                    return f"ok slot {slot} ejected"
+                if verb == "insert" and len(args) <= 2:
+                    target = self._slot(slot)
+                    card = self.card_loader(args[1]) if len(args) == 2 else None
+                    self.insert(slot, card)
+                    if card is not None:
+                        target.source = args[1]
+                    return f"ok slot {slot} inserted"
+            raise UsageError(
+                f"unknown command {line!r}: eject SLOT | insert SLOT [CARD.json] | status"
+            )
+        except SSCardError as exc:
+            return f"error {exc}"
+
+
+def _slot_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"slot must be a number, got {text!r}") from None
+
+
+def control(command: str, path: str | None = None, timeout: float = 10.0) -> str:
+    """Send one control command to a running server; return its answer (UsageError on ``error``)."""
+    target = path or default_control_path()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(target)
+            sock.sendall(command.strip().encode("utf-8") + b"\n")
+            answer = sock.makefile("rb").readline(65536).decode("utf-8", "replace").strip()
+        except OSError as exc:
+            raise UsageError(f"no simulator server on {target} ({exc})") from None
+    if not answer.startswith("ok"):
+        raise UsageError(answer.removeprefix("error ").strip() or "no answer from the server")
+    return answer.removeprefix("ok").strip()
+
+
+def serve(
+    card_path: str | os.PathLike[str],
+    psam_path: str | os.PathLike[str] | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    control_path: str | None = None,
+) -> None:
+    """Serve the user card on ``port`` and the PSAM on ``port + 1`` until SIGINT/SIGTERM.
+
+    SIGUSR1 toggles slot 0 (eject / insert the same card).
+    """
+    cards: list[VirtualCard | None] = [load_card_file(card_path)]
+    if psam_path is not None:
+        cards.append(load_card_file(psam_path))
+    server = VpcdServer(
+        cards, host=host, port=port, control_path=control_path or default_control_path()
+    )
+    for slot, source in zip(server._slots, (card_path, psam_path), strict=False):
+        slot.source = str(source) if source is not None else None
+
+    def _stop(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        server.stop()
+
+    def _toggle(signum: int, frame: object) -> None:
+        if server._slots[0].present:
+            server.eject(0)
+        else:
+            server.insert(0)
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _toggle)
+    try:
+        log.info("serving %s on %s:%d (control %s)", card_path, host, port, server.control_path)
+        server.serve_forever()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m simulator.vpcd --card CARD.json [--psam PSAM.json] [--vpcd HOST:PORT]``."""
+    p = argparse.ArgumentParser(prog="python -m simulator.vpcd", description=serve.__doc__)
+    p.add_argument("--card", required=True)
+    p.add_argument("--psam")
+    p.add_argument("--vpcd", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}")
+    p.add_argument("--control")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+    try:
+        host, port = parse_hostport(args.vpcd)
+        serve(Path(args.card), args.psam, host, port, args.control)
+    except SSCardError as exc:
+        print(f"sscard: {exc}", flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The ``pcsc_stack`` fixture's machinery: a real pcscd + vpcd + simulator for end-to-end tests.
+
+Process management lives in :mod:`bench.stack` (the vpcd benchmark uses it too); this module issues
+the test cards and wraps start/stop for pytest. Tests that cross PC/SC are never skipped: a missing
+pcscd or vpcd FAILS the test with a message that says ``make install`` (issue 4).
+
+The fixture (see ``tests/conftest.py``) gives a :class:`bench.stack.PcscStack`:
+
+- ``stack.readers`` -- PC/SC reader names in slot order; ``stack.card_reader`` (slot 0, a complete
+  3rd-generation user card, ``sscard sim issue`` defaults) and ``stack.psam_reader`` (slot 1, a DES
+  PSAM over the TEST keys);
+- ``stack.card_path`` / ``stack.psam_path`` -- their JSON files (the server saves card state there);
+- ``stack.card_atr`` / ``stack.psam_atr``;
+- ``stack.eject(slot=0)`` / ``stack.insert(slot=0, card_path=None)`` -- pull / push a card (or swap
+  in another card file), each waits until PC/SC reports it; ``stack.restore()`` puts every card
+  back;
+- ``stack.server.log_path`` -- the server's log, for a failing test's message.
+
+A test that ejects a card must put it back (``stack.restore()`` in a ``finally``): the stack is
+shared by the whole session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.stack import (
+    PcscStack,
+    StackError,
+    issue_psam,
+    issue_user_card,
+    stack_lock,
+    start_stack,
+    stop_stack,
+)
+
+__all__ = ["PcscStack", "StackError", "issue_user_card", "issue_psam", "running_stack"]
+
+
+@contextmanager
+def running_stack(
+    workdir: Path, card_path: Path | None = None, psam_path: Path | None = None
+) -> Iterator[PcscStack]:
+    """Issue cards (unless given), hold the machine-wide stack lock, start, yield, stop."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    card = card_path or issue_user_card(workdir / "card.json")
+    psam = psam_path or issue_psam(workdir / "psam.json")
+    with stack_lock():
+        stack = start_stack(workdir, card, psam)
+        try:
+            yield stack
+        finally:
+            stop_stack(stack)
