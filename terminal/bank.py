@@ -1,0 +1,186 @@
+"""The financial (bank) application of the card: presence and the PAN record (card-profile §9).
+
+Choice: :func:`select_bank` selects the UnionPay debit ADF ``A000000333010101`` directly by name
+(one APDU) instead of the PSE ``1PAY.SYS.DDF01`` first and then the ADF (two APDUs): a terminal
+that only needs to know "is there a bank application, and what is its PAN" gains nothing from the
+PSE directory, and every APDU costs time at a counter.  :func:`select_bank_via_pse` is the
+two-step EMV way for cards that insist on it.
+
+After either, the SSSE is no longer selected, and the external authentication it held is gone
+(§2 "security state"): callers that go back to social security data must select the SSSE again.
+
+The bank record is BER-TLV (template ``70`` with ``5A`` PAN, ``5F20`` name, ``5F24`` expiry
+YYMMDD, ``5F34`` PAN sequence number).  Every length in it comes from the card and is checked by
+:mod:`apdu.tlv`.  The PAN is shown masked (:func:`mask_pan`) everywhere outside this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from apdu import status
+from apdu.codec import an_decode, cn_decode
+from apdu.commands import INS_READ_RECORD, read_record, select_by_name
+from apdu.errors import DataFormatError, TlvError
+from apdu.names import PSE_NAME, UNIONPAY_DEBIT_AID
+from apdu.tlv import Tlv, ber_decode, iter_tree
+from drivers.channel import CardChannel
+
+#: §9: the SFIs whose record 1 may hold the PAN, in the order they are tried.
+BANK_SFIS = (1, 2, 3)
+
+#: status words that mean "no such application" when selecting it (not an error of the card).
+ABSENT_SW = frozenset({status.FILE_NOT_FOUND, status.FUNCTION_NOT_SUPPORTED})
+
+#: status words that mean "no record here, try the next SFI".
+NO_RECORD_SW = frozenset({status.RECORD_NOT_FOUND, status.FILE_NOT_FOUND, status.WRONG_P1P2})
+
+TAG_TEMPLATE = 0x70
+TAG_PAN = 0x5A
+TAG_NAME = 0x5F20
+TAG_EXPIRY = 0x5F24
+TAG_PAN_SEQUENCE = 0x5F34
+
+PAN_DIGITS = range(12, 20)  # ISO/IEC 7812: 8..19; bank cards in China use 16..19
+
+
+@dataclass(frozen=True, slots=True)
+class BankRecord:
+    """The bank data a terminal shows.  ``repr`` masks the PAN (it is card-holder data)."""
+
+    pan: str
+    cardholder_name: str | None = None
+    expiry: dt.date | None = None
+    pan_sequence: int | None = None
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.pan)
+
+    def __repr__(self) -> str:
+        return (
+            f"BankRecord(pan={self.masked_pan!r}, cardholder_name={self.cardholder_name!r}, "
+            f"expiry={self.expiry!r}, pan_sequence={self.pan_sequence!r})"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON form; the PAN is masked (first 6 + last 4)."""
+        return {
+            "pan": self.masked_pan,
+            "cardholder_name": self.cardholder_name,
+            "expiry": self.expiry.isoformat() if self.expiry else None,
+            "pan_sequence": self.pan_sequence,
+        }
+
+
+def mask_pan(pan: str) -> str:
+    """First 6 and last 4 digits shown, the rest ``*`` (PCI DSS display rule).
+
+    A PAN too short for that (11 digits or fewer) shows only its last 4, so that masking never
+    reveals more than half of a number.
+    """
+    if len(pan) <= 4:
+        return "*" * len(pan)
+    if len(pan) <= 11:
+        return "*" * (len(pan) - 4) + pan[-4:]
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def _select(channel: CardChannel, name: bytes) -> bool:
+    sw = channel.transmit(select_by_name(name)).sw
+    if sw == status.SUCCESS:
+        return True
+    if sw in ABSENT_SW:
+        return False
+    raise status.error_for(sw, 0xA4)
+
+
+def select_bank(channel: CardChannel) -> bool:
+    """Select the bank ADF directly (1 APDU).  True when present, False when the card has none.
+
+    Other status words (e.g. 9303 for a blocked bank application) raise their typed error.
+    """
+    return _select(channel, UNIONPAY_DEBIT_AID)
+
+
+def select_bank_via_pse(channel: CardChannel) -> bool:
+    """The EMV way: SELECT the PSE, then the ADF (2 APDUs; 1 when there is no PSE)."""
+    return _select(channel, PSE_NAME) and _select(channel, UNIONPAY_DEBIT_AID)
+
+
+def _find(objs: list[Tlv], tag: int) -> bytes | None:
+    return next((o.value for o in iter_tree(objs) if o.tag == tag), None)
+
+
+def _expiry(raw: bytes | None) -> dt.date | None:
+    """5F24 is YYMMDD (cn 3).  A malformed expiry is dropped rather than failing the record."""
+    if raw is None:
+        return None
+    try:
+        digits = cn_decode(raw)
+        if len(digits) != 6:
+            return None
+        return dt.date(2000 + int(digits[:2]), int(digits[2:4]), int(digits[4:6]))
+    except (DataFormatError, ValueError):
+        return None
+
+
+def _pan_sequence(raw: bytes | None) -> int | None:
+    if raw is None or len(raw) != 1:
+        return None
+    try:
+        digits = cn_decode(raw)
+    except DataFormatError:
+        return None
+    return int(digits) if digits else None
+
+
+def _name(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return an_decode(raw).strip() or None
+    except DataFormatError:
+        return None
+
+
+def parse_bank_record(record: bytes) -> BankRecord | None:
+    """Decode one record; None when it holds no PAN.  Raises ``DataFormatError`` for a bad PAN.
+
+    The record is usually template ``70``; a bare list of objects is accepted too (liberal read).
+    """
+    try:
+        objs = ber_decode(record)
+    except TlvError as exc:
+        raise DataFormatError(f"bank record is not BER-TLV: {exc}") from None
+    pan_raw = _find(objs, TAG_PAN)
+    if pan_raw is None:
+        return None
+    pan = cn_decode(pan_raw)
+    if len(pan) not in PAN_DIGITS:
+        raise DataFormatError(f"bank PAN has {len(pan)} digits")
+    return BankRecord(
+        pan=pan,
+        cardholder_name=_name(_find(objs, TAG_NAME)),
+        expiry=_expiry(_find(objs, TAG_EXPIRY)),
+        pan_sequence=_pan_sequence(_find(objs, TAG_PAN_SEQUENCE)),
+    )
+
+
+def read_bank_record(channel: CardChannel) -> BankRecord:
+    """Read record 1 of SFI 1, 2, 3 in turn until one holds a PAN (1 to 3 APDUs).
+
+    The bank ADF must be selected.  Raises :class:`apdu.status.RecordNotFound` when none does.
+    """
+    for sfi in BANK_SFIS:
+        resp = channel.transmit(read_record(1, by_tag=False, sfi=sfi))
+        if resp.sw in NO_RECORD_SW:
+            continue
+        status.check(resp.sw, INS_READ_RECORD)
+        record = parse_bank_record(resp.data)
+        if record is not None:
+            return record
+    raise status.RecordNotFound(
+        status.RECORD_NOT_FOUND, INS_READ_RECORD, "no bank record with a PAN in SFI 1-3"
+    )

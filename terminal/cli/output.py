@@ -1,0 +1,148 @@
+"""Rendering for the CLI: aligned tables for people, JSON for programs (issue 3 §6).
+
+- Tables need nothing beyond click: columns are aligned by *display* width, so Chinese names
+  (two columns a character, Unicode East Asian Width) line up with ASCII.
+- JSON is ``json.dumps(..., ensure_ascii=False, indent=2)``: names stay readable in UTF-8.
+- Check statuses are shown as PASS / FAIL / WARN / SKIP; colour is added with ``click.style``
+  and click strips it when stdout is not a TTY, so pipes and files get plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+
+from apdu.elements import CARD_TYPES, SEXES
+from terminal.activation import ActivationStatus
+from terminal.checks import CheckReport
+from terminal.models import CardRead
+
+#: check status -> (marker, colour).
+MARKERS: dict[str, tuple[str, str]] = {
+    "pass": ("PASS", "green"),
+    "fail": ("FAIL", "red"),
+    "warn": ("WARN", "yellow"),
+    "skip": ("SKIP", "bright_black"),
+}
+
+VERDICT_COLOURS = {"activated": "green", "not_activated": "yellow", "blocked": "red"}
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (wide CJK characters count two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def table(rows: Iterable[Sequence[str]], headers: Sequence[str] | None = None) -> str:
+    """Rows aligned in columns separated by two spaces; a rule under the headers when given.
+
+    Cells may hold click styles: the width is measured on the unstyled text.
+    """
+    body = [list(r) for r in rows]
+    if headers is not None:
+        body.insert(0, list(headers))
+    if not body:
+        return ""
+    n = max(len(r) for r in body)
+    plain = [[click.unstyle(c) for c in r] + [""] * (n - len(r)) for r in body]
+    widths = [max(width(r[i]) for r in plain) for i in range(n)]
+    lines = []
+    for styled, raw in zip(body, plain, strict=True):
+        cells = list(styled) + [""] * (n - len(styled))
+        parts = [
+            c + " " * (widths[i] - width(raw[i])) if i < n - 1 else c for i, c in enumerate(cells)
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if headers is not None and len(lines) == 1:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(to_json(obj))
+
+
+def marker(status: str) -> str:
+    text, colour = MARKERS.get(status, (status.upper(), "white"))
+    return click.style(text, fg=colour, bold=status == "fail")
+
+
+def _show(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def card_rows(card: CardRead) -> list[tuple[str, str]]:
+    """The holder's and the issuer's data as (label, value) rows."""
+    h, i = card.holder, card.issuer
+    rows: list[tuple[str, str]] = []
+    if h is not None:
+        rows += [
+            ("姓名 name", _show(h.name)),
+            ("社会保障号码 SSN", _show(h.ssn)),
+            ("性别 sex", f"{_show(h.sex)} ({SEXES.get(h.sex or '', 'unknown')})"),
+            ("民族 ethnicity", _show(h.ethnicity)),
+            ("出生日期 birth date", _show(h.birth_date)),
+            ("出生地 birthplace", _show(h.birthplace)),
+        ]
+    else:
+        rows.append(("holder data", f"not read ({card.ef06_access.replace('_', ' ')})"))
+    rows += [
+        ("卡号 card number", _show(i.card_number)),
+        ("卡的识别码 card id", _show(i.card_id.hex().upper())),
+        ("卡的类别 card type", f"{_show(i.card_type)} ({CARD_TYPES.get(i.card_type or '', '?')})"),
+        ("规范版本 spec version", f"{_show(i.spec_version)} (generation {_show(card.generation)})"),
+        ("初始化机构 institution", _show(i.init_institution)),
+        ("发卡日期 issued", _show(i.issue_date)),
+        ("卡有效期 expires", _show(i.expiry_date)),
+        ("algorithm", card.algorithm.name),
+        ("APDUs", str(card.apdus)),
+    ]
+    return rows
+
+
+def card_table(card: CardRead) -> str:
+    text = table(card_rows(card))
+    extra = [f"note: {n}" for n in card.notes]
+    extra += [f"decode error: {k}: {v}" for k, v in card.decode_errors.items()]
+    return "\n".join([text, *extra])
+
+
+def checks_table(report: CheckReport) -> str:
+    rows = [(marker(c.status), c.name, c.detail) for c in report.checks]
+    counts = {s: sum(1 for c in report.checks if c.status == s) for s in MARKERS}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    verdict = click.style("OK", fg="green", bold=True) if report.ok else click.style(
+        "FAILED", fg="red", bold=True
+    )
+    return f"{table(rows, ('result', 'check', 'detail'))}\n\n{verdict}: {summary}"
+
+
+def status_table(status: ActivationStatus) -> str:
+    verdict = click.style(
+        status.verdict.replace("_", " ").upper(), fg=VERDICT_COLOURS[status.verdict], bold=True
+    )
+    tries = "-" if status.tries_left is None else str(status.tries_left)
+    bank = {True: "present", False: "absent", None: "not checked"}[status.bank_application]
+    rows = [
+        ("verdict", verdict),
+        ("PIN", _show(status.pin).replace("_", " ")),
+        ("tries left", tries),
+        ("application blocked", "yes" if status.application_blocked else "no"),
+        ("card blocked", "yes" if status.card_blocked else "no"),
+        ("expired", "yes" if status.expired else "no"),
+        ("bank application", bank),
+    ]
+    reasons = "\n".join(f"  - {r}" for r in status.reasons)
+    return f"{table(rows)}\nreasons:\n{reasons}" if reasons else table(rows)

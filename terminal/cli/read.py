@@ -1,0 +1,128 @@
+"""``sscard readers | read | check | status``: the face of the product (issue 3 §6, §7).
+
+- ``readers``: the PC/SC readers with their index and whether a card is present.
+- ``read``: the card's data (card-profile §12): a table, JSON (the schema of
+  :mod:`terminal.models`) or the national ``iReadCardBas`` line (``--format national``).
+- ``check``: the holder's data and every check of :mod:`terminal.checks`; exit 0 when nothing
+  failed, 1 when a check failed, 2 for usage or I/O errors.
+- ``status``: the activation status of :mod:`terminal.activation`.
+
+JSON schemas (stable; keys are only ever added):
+
+- ``read --json``: :meth:`terminal.models.CardRead.to_json`.
+- ``check --json``: ``{"ok": bool, "checks": [{"name", "status", "detail"}], "card": <read>,
+  "apdus": int}`` (``card`` is null when the card or application is blocked).
+- ``status --json``: :meth:`terminal.activation.ActivationStatus.to_json` plus ``apdus``.
+
+Errors are raised as :class:`apdu.errors.SSCardError` subclasses; the ``sscard`` group prints one
+line and exits with their code (terminal/cli/main.py).
+"""
+
+from __future__ import annotations
+
+import click
+
+from apdu.errors import NoCardError, TransportError
+from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.cli.output import card_table, checks_table, echo_json, status_table, table
+from terminal.inspect import inspect_card
+from terminal.reading import read_card
+
+FORMATS = ("table", "json", "national")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+def readers(as_json: bool) -> None:
+    """List the PC/SC readers (index, name, card present)."""
+    from drivers.pcsc import list_readers, wait_for_card
+
+    names = list_readers()
+    rows: list[dict[str, object]] = []
+    presence: list[bool | None] = []
+    for index, name in enumerate(names):
+        try:
+            wait_for_card(name, 0)
+            present: bool | None = True
+        except NoCardError:
+            present = False
+        except TransportError:
+            present = None
+        presence.append(present)
+        rows.append({"index": index, "name": name, "card_present": present})
+    if as_json:
+        echo_json({"readers": rows})
+        return
+    if not rows:
+        click.echo("no PC/SC reader found")
+        return
+    shown = {True: "card", False: "empty", None: "?"}
+    click.echo(
+        table(
+            (
+                (str(i), name, shown[p])
+                for i, (name, p) in enumerate(zip(names, presence, strict=True))
+            ),
+            ("#", "reader", "slot"),
+        )
+    )
+
+
+@click.command()
+@card_options
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default=None,
+    help="table (default), json, or national (the iReadCardBas line).",
+)
+@click.option("--terminal-number", default="", help="终端机编号 for --format national.")
+@click.option("--device-number", default="", help="终端设备号 for --format national.")
+def read(opts: CardOptions, fmt: str | None, terminal_number: str, device_number: str) -> None:
+    """Read the card's issuer and holder data (card-profile §12)."""
+    fmt = fmt or ("json" if opts.json else "table")
+    with open_session(opts) as session:
+        card = read_card(session)
+    if fmt == "json":
+        echo_json(card.to_json())
+    elif fmt == "national":
+        click.echo(card.national_format(terminal_number, device_number))
+    else:
+        click.echo(card_table(card))
+
+
+@click.command()
+@card_options
+@click.pass_context
+def check(ctx: click.Context, opts: CardOptions) -> None:
+    """Read the card and run every check; exit 1 when a check fails."""
+    with open_session(opts) as session:
+        found = inspect_card(session, checks=True, status=False)
+    report = found.checks
+    assert report is not None
+    if opts.json:
+        out = report.to_json()
+        out["card"] = found.card.to_json() if found.card is not None else None
+        out["apdus"] = found.apdus
+        echo_json(out)
+    else:
+        if found.card is not None:
+            click.echo(card_table(found.card))
+        else:
+            click.echo("\n".join(f"note: {n}" for n in found.notes))
+        click.echo()
+        click.echo(checks_table(report))
+    if not report.ok:
+        ctx.exit(1)
+
+
+@click.command()
+@card_options
+def status(opts: CardOptions) -> None:
+    """Is the card activated?  PIN state, blocks, expiry and bank application, from the chip."""
+    with open_session(opts) as session:
+        found = inspect_card(session, checks=False, status=True)
+    result = found.status
+    assert result is not None
+    if opts.json:
+        echo_json({**result.to_json(), "apdus": found.apdus})
+    else:
+        click.echo(status_table(result))
