@@ -1,0 +1,137 @@
+"""APDUs per PIN operation and workflow vs the protocol minimum, and pharmacy time in-process.
+
+Card-profile §6, §7.6, §12; issue 5.  Counts are command APDUs on the user card's channel (a PSAM
+adds its own on its own reader; a T=0 card adds GET RESPONSEs), each on a fresh session with the
+software SAM and the in-memory simulator.  The protocol minimum of each is derived here, next to
+its number, so the gap is explained rather than just measured:
+
+- status: SELECT SSSE + empty VERIFY = 2 (the minimum: the PIN lives in the SSSE).
+- verify: minimum SELECT + VERIFY = 2; sscard sends 3: the empty VERIFY first, so a blocked PIN
+  is reported and not tried, and a not-enabled PIN is never asked for (§6).
+- change: minimum SELECT + CHANGE PIN = 2; sscard 3 (the status query, as for verify).
+- unblock / reset: SELECT, READ RECORD EF05 01 (卡的识别码: the diversification needs it),
+  GET CHALLENGE + EXTERNAL AUTHENTICATE (PUK), GET CHALLENGE, 84 24 = 6: sscard is at the minimum.
+- pharmacy: the read (15 on 2.x, 17 on 3.00: §12), VERIFY, SELECT DF04, READ RECORD 84 = 18 / 20;
+  sscard adds the status query and the genuineness check (INTERNAL AUTHENTICATE) = 20 / 22.
+- activation: the read, SELECT bank ADF, READ RECORD bank, SELECT SSSE again, CHANGE PIN = 19 / 21;
+  sscard adds the status query, the internal authentication, a final status query (the proof
+  that the card reads "activated"), and the bank record costs one ``6Cxx`` re-send
+  (:func:`terminal.bank.read_bank_record` asks with Le 00).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+_GEN = {2: "2.x", 3: "3.00"}
+PIN = "480913"
+NEW = "739251"
+
+#: (operation, generation) -> the protocol minimum derived in the module docstring.
+MINIMUM: dict[tuple[str, int], int] = {
+    ("pin status", 2): 2, ("pin status", 3): 2,
+    ("pin verify", 2): 2, ("pin verify", 3): 2,
+    ("pin change", 2): 2, ("pin change", 3): 2,
+    ("pin unblock", 2): 6, ("pin unblock", 3): 6,
+    ("pin reset", 2): 6, ("pin reset", 3): 6,
+    ("pharmacy", 2): 18, ("pharmacy", 3): 20,
+    ("activation", 2): 19, ("activation", 3): 21,
+}
+
+
+def _session(generation: int) -> Any:
+    from drivers.channel import CardChannel
+    from drivers.simulated import SimulatedReader
+    from simulator.samples import sample_card
+    from terminal.sam.software import SoftwareSam
+    from terminal.session import CardSession
+
+    reader = SimulatedReader(sample_card(generation, pin=PIN))
+    reader.connect()
+    return CardSession(CardChannel(reader), sam=SoftwareSam())
+
+
+def _holder(generation: int) -> Any:
+    from simulator.samples import sample_personalisation
+
+    return sample_personalisation(generation).holder
+
+
+def _operations(generation: int) -> dict[str, Callable[[Any], object]]:
+    from terminal import pin as pinops
+    from terminal.bankhost import LoopbackBankHost
+    from terminal.pinsource import ListPinSource
+    from terminal.workflows.activation import activate
+    from terminal.workflows.pharmacy import pharmacy
+
+    holder = _holder(generation)
+    return {
+        "pin status": pinops.status_of,
+        "pin verify": lambda s: pinops.verify(s, PIN.encode()),
+        "pin change": lambda s: pinops.change(s, PIN.encode(), NEW.encode()),
+        "pin unblock": pinops.unblock,
+        "pin reset": lambda s: pinops.reset(s, NEW.encode()),
+        "pharmacy": lambda s: pharmacy(s, ListPinSource([PIN])),
+        "activation": lambda s: activate(
+            s,
+            clerk_name=holder.name,
+            clerk_id_number=holder.ssn,
+            pin_source=ListPinSource([NEW, NEW, PIN, NEW, NEW]),
+            bank_host=LoopbackBankHost(),
+        ),
+    }
+
+
+def apdu_counts() -> list[dict[str, Any]]:
+    rows = []
+    for generation in (2, 3):
+        for name, operation in _operations(generation).items():
+            session = _session(generation)
+            operation(session)
+            count = session.channel.apdu_count
+            minimum = MINIMUM[(name, generation)]
+            alg = "DES" if generation == 2 else "SM4"
+            rows.append(
+                {
+                    "benchmark": f"APDUs: {name} ({_GEN[generation]} card, {alg})",
+                    "value": count,
+                    "unit": "APDUs",
+                    "note": f"protocol minimum {minimum} (+{count - minimum}: see bench_workflows)",
+                }
+            )
+    return rows
+
+
+def pharmacy_time(quick: bool) -> list[dict[str, Any]]:
+    from terminal.pinsource import ListPinSource
+    from terminal.workflows.pharmacy import pharmacy
+
+    rows = []
+    for generation in (2, 3):
+        times = []
+        for _ in range(5 if quick else 40):
+            session = _session(generation)  # card issue is not timed
+            start = time.perf_counter()
+            pharmacy(session, ListPinSource([PIN]))
+            times.append(time.perf_counter() - start)
+        rows.append(
+            {
+                "benchmark": f"pharmacy workflow in-process ({_GEN[generation]} card)",
+                "value": statistics.median(times) * 1000,
+                "unit": "ms (median)",
+                "note": "read + checks + PIN + DF04 area code, software SAM, in-memory card",
+            }
+        )
+    return rows
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    return apdu_counts() + pharmacy_time(quick)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for row in run():
+        print(row)

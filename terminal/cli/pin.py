@@ -1,0 +1,246 @@
+"""``sscard pin status | verify | change | unblock | reset`` (card-profile §6, §7.6).
+
+Every subcommand takes the shared card options (:mod:`terminal.cli.options`) and ``--pin-stdin``
+(one PIN per line, in the order the command asks; otherwise a no-echo prompt on the terminal).
+PINs are never options or arguments.
+
+======= ============================================================================
+status  the empty VERIFY: not enabled / enabled with N tries left / blocked (no try used)
+verify  status, then ONE VERIFY (asks: PIN); a blocked PIN is reported, not tried
+change  asks: current PIN, new PIN, new PIN again; the policy is checked before sending
+unblock counter staff: PUK external authentication + MAC through the security module
+reset   counter staff: asks new PIN, new PIN again; encrypted and MACed by the security module
+======= ============================================================================
+
+Exit codes: 0 success; 1 refused by the card or by the policy (the message says why and how many
+tries are left); 2 usage.  ``--json`` prints one object on stdout, also for a refusal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from apdu import status as sw
+from apdu.errors import PolicyError, SSCardError, UsageError
+from terminal import pin as pinops
+from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.pinpolicy import PinPolicy
+from terminal.pinsource import PinSource, PromptPinSource, StdinPinSource
+from terminal.pinstatus import PinStatus
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Refused(SSCardError):
+    """A refusal already explained to the user (one line on stderr, exit 1)."""
+
+    exit_code = 1
+
+
+# --- shared pieces (also used by terminal.cli.workflows) -----------------------------------------
+
+
+def pin_source_option(func: F) -> F:
+    """``--pin-stdin``: the command receives ``pin_source: PinSource``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stdin = kwargs.pop("pin_stdin")
+        source: PinSource = StdinPinSource() if stdin else PromptPinSource()
+        return func(*args, pin_source=source, **kwargs)
+
+    return click.option(
+        "--pin-stdin",
+        "pin_stdin",
+        is_flag=True,
+        help="Read PINs from standard input, one per line, in the order the command asks.",
+    )(wrapper)  # type: ignore[return-value]
+
+
+def policy_options(func: F) -> F:
+    """New-PIN policy options; the command receives ``policy: PinPolicy``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        length = kwargs.pop("pin_length")
+        lo, hi = kwargs.pop("min_length"), kwargs.pop("max_length")
+        try:
+            free = length is None and (lo is not None or hi is not None)
+            policy = PinPolicy(
+                length=None if free else (length or 6),
+                min_length=lo if lo is not None else 4,
+                max_length=hi if hi is not None else 16,
+                forbid_initial=not kwargs.pop("allow_initial"),
+                forbid_trivial=not kwargs.pop("allow_trivial"),
+                forbid_birth_date=kwargs.pop("forbid_birth_date"),
+            )
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
+        return func(*args, policy=policy, **kwargs)
+
+    options = [
+        click.option("--pin-length", "pin_length", type=click.IntRange(4, 16), default=None,
+                     help="Exact length of a new PIN (default 6)."),
+        click.option("--min-length", "min_length", type=click.IntRange(4, 16), default=None,
+                     help="Allow new PINs of this many digits or more (instead of exactly 6)."),
+        click.option("--max-length", "max_length", type=click.IntRange(4, 16), default=None,
+                     help="Allow new PINs of up to this many digits (instead of exactly 6)."),
+        click.option("--allow-initial", is_flag=True,
+                     help="Accept the initial PIN 123456 as a new PIN."),
+        click.option("--allow-trivial", is_flag=True,
+                     help="Accept 000000, 123456-style runs and the like."),
+        click.option("--forbid-birth-date", is_flag=True,
+                     help="Refuse the holder's birth date (YYMMDD, DDMMYY, ...) as a new PIN."),
+    ]
+    decorated: Callable[..., Any] = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[return-value]
+
+
+def emit(opts: CardOptions, data: dict[str, Any], lines: list[str]) -> None:
+    """JSON on stdout with ``--json``, else the human lines."""
+    if opts.json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def describe_status(st: PinStatus) -> str:
+    if st.state == "not_enabled":
+        return "no PIN is enabled on this card (initial state of some regions)"
+    if st.state == "blocked":
+        return "the PIN is blocked (0 tries left); it must be unblocked or reset at a counter"
+    n = st.tries_left
+    return f"the PIN is enabled, {n} {'try' if n == 1 else 'tries'} left"
+
+
+@contextmanager
+def refusals(opts: CardOptions) -> Iterator[None]:
+    """Turn the card's PIN refusals and policy refusals into one explained line (exit 1)."""
+    try:
+        yield
+    except (sw.WrongPin, sw.PinBlocked) as exc:
+        message = pinops.explain(exc)
+        notes = getattr(exc, "__notes__", [])
+        if opts.json:
+            tries = exc.tries_left if isinstance(exc, sw.WrongPin) else 0
+            kind = "wrong_pin" if isinstance(exc, sw.WrongPin) and tries else "blocked"
+            click.echo(json.dumps({"result": kind, "tries_left": tries, "message": message}))
+        raise Refused("\nsscard: ".join([message, *notes])) from None
+    except PolicyError as exc:
+        if opts.json:
+            click.echo(json.dumps({"result": "refused", "message": str(exc)}))
+        raise
+
+
+def _tell(text: str) -> None:
+    """A progress line for the person at the terminal (stderr: stdout stays for results)."""
+    click.echo(text, err=True)
+
+
+def _birth_date(session: Any, policy: PinPolicy) -> Any:
+    """The holder's birth date, read only when the policy needs it (EF06 tag 0D, §4)."""
+    if not policy.forbid_birth_date:
+        return None
+    from terminal.reading import read_card
+
+    card = read_card(session)
+    if card.holder is None or card.holder.birth_date is None:
+        raise UsageError("--forbid-birth-date needs the holder's birth date; it could not be read")
+    return card.holder.birth_date
+
+
+# --- the commands --------------------------------------------------------------------------------
+
+
+@click.group("pin")
+def pin() -> None:
+    """The social security PIN: status, verify, change, unblock, reset (card-profile §6)."""
+
+
+@pin.command("status")
+@card_options
+def status_cmd(opts: CardOptions) -> None:
+    """Show the PIN state with the empty VERIFY (uses no try)."""
+    with open_session(opts) as session:
+        st = pinops.status_of(session)
+    emit(opts, st.to_json(), [describe_status(st)])
+
+
+@pin.command("verify")
+@card_options
+@pin_source_option
+def verify_cmd(opts: CardOptions, pin_source: PinSource) -> None:
+    """Verify the PIN once (asks: PIN).  Never retried; a blocked PIN is not tried."""
+    with refusals(opts), open_session(opts) as session:
+        st = pinops.status_of(session)
+        if st.state == "enabled":
+            _tell(describe_status(st))
+        result = pinops.verify(session, pin_source, known_status=st)
+    line = (
+        "PIN verified"
+        if result.verified
+        else "no PIN is enabled on this card: nothing to verify"
+    )
+    emit(opts, result.to_json(), [line])
+
+
+@pin.command("change")
+@card_options
+@pin_source_option
+@policy_options
+def change_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> None:
+    """Change the PIN (asks: current PIN, new PIN, new PIN again)."""
+    with refusals(opts), open_session(opts) as session:
+        birth = _birth_date(session, policy)
+        st = pinops.status_of(session)
+        _tell(describe_status(st))
+        result = pinops.change(
+            session, pin_source, pin_source, policy, birth, known_status=st
+        )
+    emit(opts, result.to_json(), ["PIN changed"])
+
+
+def _after(session: Any) -> PinStatus:
+    return pinops.status_of(session)
+
+
+@pin.command("unblock")
+@card_options
+def unblock_cmd(opts: CardOptions) -> None:
+    """Counter staff: reset the try counter, keep the PIN (needs the security module)."""
+    with refusals(opts), open_session(opts) as session:
+        result = pinops.unblock(session)
+        st = _after(session)
+    data = {**result.to_json(), **st.to_json()}
+    emit(opts, data, [f"PIN unblocked: {describe_status(st)}"])
+
+
+@pin.command("reset")
+@card_options
+@pin_source_option
+@policy_options
+def reset_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> None:
+    """Counter staff: set a new PIN without the old one (asks: new PIN, new PIN again)."""
+    with refusals(opts), open_session(opts) as session:
+        birth = _birth_date(session, policy)
+        if birth is not None:
+            new = pin_source.get(pinops.PROMPT_NEW, confirm=True)
+            policy.check_new(new, None, birth)
+            result = pinops.reset(session, new, policy)
+        else:
+            result = pinops.reset(session, pin_source, policy)
+        st = _after(session)
+    data = {**result.to_json(), **st.to_json()}
+    emit(opts, data, [f"PIN reset: {describe_status(st)}"])
+
+
+__all__ = ["pin", "pin_source_option", "policy_options", "refusals", "emit", "describe_status"]

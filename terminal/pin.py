@@ -1,0 +1,330 @@
+"""PIN operations on the social security PIN: status, verify, change, unblock, reset.
+
+Card-profile §6 (the PIN and its commands), §7.3 (MAC and encryption), §7.6 (unblock/reset
+sequence).  Every function works on a :class:`terminal.session.CardSession` and selects the SSSE
+when the session has not done so yet (the PIN lives there, P2 = 00).
+
+The rules a holder relies on, each enforced here in one place:
+
+- **status first**: :func:`verify` asks the empty VERIFY (no try used, §6) before anything else.
+  A blocked PIN is reported (:class:`~apdu.status.PinBlocked`) and NOT tried; a PIN that is not
+  enabled needs no verification (the result says so and no PIN is even asked for).
+- **one VERIFY, never retried**: a wrong PIN raises :class:`~apdu.status.WrongPin` carrying the
+  tries left; retrying is the holder's decision, never the middleware's.
+- **refuse before sending**: a PIN that is not 4..16 digits, or a new PIN the
+  :class:`~terminal.pinpolicy.PinPolicy` refuses, raises :class:`~apdu.errors.PolicyError` before
+  any APDU (a mistyped PIN must not burn a try).  An empty PIN can never become the status query
+  (OpenSC CVE-2023-40660): coding refuses it.
+- **unblock/reset through the security module** (§7.6): EXTERNAL AUTHENTICATE with the PUK
+  (KID 06), GET CHALLENGE, then the SAM computes the MAC (and for reset encrypts
+  ``LD ‖ PIN ‖ 80..``) under the session key of the maintenance key STK and that challenge, for
+  ``84 24 00 00`` / ``84 24 00 01``.  The key choice is the table :data:`MAINTENANCE_KEYS`
+  ([choice] in §7.6, so a region can change it).  The diversification needs 卡的识别码: it is read
+  with one READ RECORD (EF05 tag 01 through SFI 5) unless the session already holds it.
+
+APDU costs (command APDUs on a fresh session, GET RESPONSE of a T=0 card not counted):
+
+=========  ===  ==================================================================
+status     2    SELECT SSSE, empty VERIFY
+verify     3    SELECT SSSE, empty VERIFY, VERIFY (2 when the PIN is not enabled/blocked)
+change     3    SELECT SSSE, empty VERIFY, CHANGE PIN
+unblock    6    SELECT SSSE, READ RECORD 01, GET CHALLENGE, EXT AUTH PUK, GET CHALLENGE, 84 24
+reset      6    as unblock
+=========  ===  ==================================================================
+
+With a PSAM the security module adds its own APDUs on its own reader (not counted here).
+
+Secrecy: PINs are taken as ``bytearray`` (wiped here after coding), ``bytes`` or ``str``;
+``bytes`` and ``str`` cannot be wiped, and the APDU objects hold an immutable copy for as long as
+the exchange lasts.  No result, repr or message here contains a PIN.  The channel's tracer
+redacts VERIFY / CHANGE PIN / 84 24 data (:mod:`apdu.redact`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from apdu import commands, status
+from apdu.codec import pin_encode
+from apdu.command import CommandAPDU
+from apdu.crypto import Algorithm
+from apdu.elements import BY_TAG_EF05
+from apdu.errors import PolicyError, ResponseFormatError, SSCardError, TlvError, UsageError
+from apdu.keys import key_name_for_kid
+from apdu.names import SFI_EF05, Kid
+from apdu.tlv import simple_record
+from terminal.pinpolicy import PinInput, PinPolicy, card_format_ok, same_pin
+from terminal.pinsource import PinSource, wipe
+from terminal.pinstatus import PinStatus, pin_status
+from terminal.session import CardSession
+
+#: §7.6: which card key authorises unblock/reset, and which one keys the MAC and the encryption.
+#: [choice] in card-profile §7.6 (MAC key STK) — kept as data so that a region can follow its own.
+MAINTENANCE_KEYS: Mapping[str, int] = MappingProxyType({"authenticate": Kid.PUK, "mac": Kid.STK})
+
+#: What a prompt calls each PIN (the same words on every front end; never the PIN itself).
+PROMPT_PIN = "social security PIN"
+PROMPT_CURRENT = "current social security PIN"
+PROMPT_NEW = "new social security PIN"
+
+_HEADER_UNBLOCK = bytes((0x84, commands.INS_PIN_UNBLOCK_RESET, 0x00, commands.P2_UNBLOCK))
+_HEADER_RESET = bytes((0x84, commands.INS_PIN_UNBLOCK_RESET, 0x00, commands.P2_RESET))
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify` when the card did not refuse.
+
+    ``outcome`` is ``"verified"`` (VERIFY answered 9000) or ``"not_enabled"`` (no PIN to verify:
+    nothing was sent but the status query).  ``tries_left`` is what the status query reported
+    before the VERIFY (a correct VERIFY restores the counter on the card, §6).
+    """
+
+    outcome: Literal["verified", "not_enabled"]
+    tries_left: int | None
+    apdus: int
+
+    @property
+    def verified(self) -> bool:
+        return self.outcome == "verified"
+
+    def to_json(self) -> dict[str, object]:
+        return {"result": self.outcome, "tries_left": self.tries_left, "apdus": self.apdus}
+
+
+@dataclass(frozen=True)
+class PinOpResult:
+    """The outcome of change / unblock / reset: what was done and what it cost."""
+
+    operation: Literal["change", "unblock", "reset"]
+    apdus: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"result": "ok", "operation": self.operation, "apdus": self.apdus}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def ensure_ssse(session: CardSession) -> Algorithm:
+    """Select the SSSE unless this session already did; return the card's algorithm.
+
+    A workflow that selects another application afterwards (the bank ADF, DF04) must call
+    ``session.select_ssse()`` again before a PIN operation: the session remembers the SSSE's
+    FCI, not which DF the card has selected now.
+    """
+    info = session.ssse if session.ssse is not None else session.select_ssse()
+    return info.algorithm
+
+
+def status_of(session: CardSession) -> PinStatus:
+    """The PIN state (§6, empty VERIFY: no try used), selecting the SSSE first if needed."""
+    ensure_ssse(session)
+    return pin_status(session.channel)
+
+
+def _take(pin: PinInput | PinSource, prompt: str, *, confirm: bool = False) -> PinInput:
+    if isinstance(pin, bytes | bytearray | str):
+        return pin
+    if hasattr(pin, "get"):
+        return pin.get(prompt, confirm=confirm)
+    raise UsageError("a PIN is given as bytes, text or a PIN source")
+
+
+def _forget(*pins: PinInput | None) -> None:
+    wipe(*(p for p in pins if isinstance(p, bytearray)))
+
+
+def encode_pin(pin: PinInput, what: str = "PIN") -> bytes:
+    """§6 BCD coding, after refusing anything that is not 4..16 digits (no APDU is sent then)."""
+    if not card_format_ok(pin):
+        raise PolicyError(f"the {what} must have 4 to 16 decimal digits")
+    raw = pin if isinstance(pin, str) else bytes(pin)
+    return pin_encode(raw)
+
+
+def _refuse_blocked(st: PinStatus) -> None:
+    if st.blocked:
+        raise status.PinBlocked(status.AUTH_METHOD_BLOCKED, commands.INS_VERIFY)
+
+
+def _send(session: CardSession, command: CommandAPDU) -> None:
+    resp = session.channel.transmit(command)
+    status.check(resp.sw, command.ins)
+
+
+# --- §6 verify and change ------------------------------------------------------------------------
+
+
+def verify(
+    session: CardSession,
+    pin: PinInput | PinSource,
+    *,
+    known_status: PinStatus | None = None,
+) -> VerifyResult:
+    """Status first, then ONE VERIFY (§6).  Never retried.
+
+    ``pin`` is the PIN or a :class:`PinSource` (asked only when a PIN is actually needed).
+    ``known_status`` skips the status query when the caller has just made it.
+
+    Raises :class:`~apdu.status.PinBlocked` (blocked: the card is not tried),
+    :class:`~apdu.status.WrongPin` (``.tries_left``), :class:`~apdu.errors.PolicyError` (the entry
+    is not 4..16 digits: nothing sent).
+    """
+    start = session.channel.apdu_count
+    if known_status is None:
+        st = status_of(session)
+    else:
+        ensure_ssse(session)
+        st = known_status
+    _refuse_blocked(st)
+    if st.state == "not_enabled":
+        return VerifyResult("not_enabled", None, session.channel.apdu_count - start)
+    entry = _take(pin, PROMPT_PIN)
+    try:
+        block = encode_pin(entry, "PIN")
+    finally:
+        _forget(entry)
+    _send(session, commands.verify(block))
+    return VerifyResult("verified", st.tries_left, session.channel.apdu_count - start)
+
+
+def change(
+    session: CardSession,
+    old: PinInput | PinSource,
+    new: PinInput | PinSource,
+    policy: PinPolicy | None = None,
+    holder_birth_date: dt.date | None = None,
+    *,
+    new_again: PinInput | None = None,
+    known_status: PinStatus | None = None,
+) -> PinOpResult:
+    """CHANGE PIN ``80 5E 01 00 Lc old FF new`` (§6), the policy checked before anything is sent.
+
+    ``old``/``new`` are PINs or PIN sources (``new`` is then asked twice).  ``new_again`` is the
+    second entry when the caller collected it (None: the source already compared them).
+    The status query comes after the policy check, so a refused PIN costs no APDU at all; a
+    blocked PIN is reported without sending the old PIN.  A wrong old PIN raises
+    :class:`~apdu.status.WrongPin` (the card used a try).
+    """
+    policy = policy or PinPolicy()
+    old_pin = new_pin = None
+    try:
+        old_pin = _take(old, PROMPT_CURRENT)
+        new_pin = _take(new, PROMPT_NEW, confirm=True)
+        policy.check(old_pin, new_pin, new_again, holder_birth_date)
+        old_block = encode_pin(old_pin, "current PIN")
+        new_block = encode_pin(new_pin, "new PIN")
+    finally:
+        _forget(old_pin, new_pin)
+    start = session.channel.apdu_count
+    if known_status is None:
+        st = status_of(session)
+    else:
+        ensure_ssse(session)
+        st = known_status
+    _refuse_blocked(st)
+    _send(session, commands.change_pin(old_block, new_block))
+    return PinOpResult("change", session.channel.apdu_count - start)
+
+
+# --- §6/§7.6 unblock and reset -------------------------------------------------------------------
+
+
+def read_card_id(session: CardSession) -> bytes:
+    """卡的识别码 (EF05 tag 01) with one READ RECORD through SFI 5 and the exact Le (§4, §12)."""
+    if session.card_id is not None:
+        return session.card_id
+    element = BY_TAG_EF05[0x01]
+    data = session.channel.send(
+        commands.read_record(element.tag, by_tag=True, sfi=SFI_EF05, le=element.le)
+    )
+    try:
+        value = simple_record(data, element.tag)
+    except TlvError as exc:
+        raise ResponseFormatError(f"EF05 record 01 does not parse: {exc}") from None
+    if len(value) < 3:
+        raise ResponseFormatError("EF05 record 01 is too short to hold a city code")
+    session.card_id = value
+    return value
+
+
+def _maintenance(session: CardSession) -> tuple[Algorithm, bytes, str]:
+    """The steps before the MAC: SSSE, card id, EXTERNAL AUTH with the PUK, a fresh challenge."""
+    if session.sam is None:
+        raise UsageError("PIN unblock and reset need a security module (--psam, --keys or --sim)")
+    alg = ensure_ssse(session)
+    read_card_id(session)
+    auth_kid = MAINTENANCE_KEYS["authenticate"]
+    session.external_auth(key_name_for_kid(auth_kid, "SSSE"), auth_kid)
+    challenge = session.channel.send(commands.get_challenge(8))
+    if len(challenge) != 8:
+        raise ResponseFormatError(f"GET CHALLENGE returned {len(challenge)} bytes, asked for 8")
+    return alg, challenge, key_name_for_kid(MAINTENANCE_KEYS["mac"], "SSSE")
+
+
+def unblock(session: CardSession) -> PinOpResult:
+    """PIN UNBLOCK ``84 24 00 00 04 MAC`` (§6, §7.6): the try counter is reset, the PIN kept.
+
+    Counter staff only; needs the security module.  A refused external authentication raises
+    :class:`~apdu.status.WrongKey` / :class:`~apdu.status.KeyBlocked`; a MAC the card refuses
+    :class:`~apdu.status.MacInvalid`.
+    """
+    start = session.channel.apdu_count
+    alg, challenge, mac_key = _maintenance(session)
+    assert session.sam is not None
+    div = session.diversification()
+    mac = session.sam.secure_message(alg, mac_key, div, challenge, _HEADER_UNBLOCK)
+    _send(session, commands.pin_unblock(mac[-commands.MAC_LEN :]))
+    return PinOpResult("unblock", session.channel.apdu_count - start)
+
+
+def reset(
+    session: CardSession,
+    new_pin: PinInput | PinSource,
+    policy: PinPolicy | None = None,
+    *,
+    new_again: PinInput | None = None,
+) -> PinOpResult:
+    """PIN RESET ``84 24 00 01 Lc Enc(LD ‖ PIN ‖ 80..) ‖ MAC`` (§6, §7.6): new PIN, no old one.
+
+    ``policy`` (optional) vets the new PIN before anything is sent; without one only the card's
+    format (4..16 digits) is checked.  Counter staff only; needs the security module.
+    """
+    pin = None
+    try:
+        pin = _take(new_pin, PROMPT_NEW, confirm=True)
+        if policy is not None:
+            policy.check_new(pin, new_again)
+        elif new_again is not None and not same_pin(pin, new_again):
+            raise PolicyError("the two entries of the new PIN do not match")
+        block = encode_pin(pin, "new PIN")
+    finally:
+        _forget(pin)
+    start = session.channel.apdu_count
+    alg, challenge, mac_key = _maintenance(session)
+    assert session.sam is not None
+    div = session.diversification()
+    data = session.sam.secure_message(alg, mac_key, div, challenge, _HEADER_RESET, block)
+    n = commands.MAC_LEN
+    _send(session, commands.pin_reset(data[:-n], data[-n:]))
+    return PinOpResult("reset", session.channel.apdu_count - start)
+
+
+def explain(exc: SSCardError) -> str:
+    """One line for a refused PIN operation: why, and how many tries are left (issue 5 §5)."""
+    if isinstance(exc, status.WrongPin):
+        left = exc.tries_left
+        if left == 0:
+            return "wrong PIN: the PIN is now blocked; it must be unblocked or reset at a counter"
+        return f"wrong PIN: {left} {'try' if left == 1 else 'tries'} left before the PIN is blocked"
+    if isinstance(exc, status.PinBlocked):
+        return "the PIN is blocked (0 tries left); it must be unblocked or reset at a counter"
+    return str(exc)

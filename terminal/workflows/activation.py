@@ -1,0 +1,199 @@
+"""The bank activation kiosk workflow (issue 5 §4; card-profile §6, §9, §12).
+
+The card's life (§9): it is activated at the card-making bank, where the bank function's PIN is
+set, and the social security PIN is changed from the initial one.  The kiosk does both:
+
+1. read and check the card (§12; a failed check refuses: :class:`CheckFailed`);
+2. match the holder against the ID data the clerk entered (name and ID number, from the holder's
+   identity card): a mismatch refuses (:class:`HolderMismatch`) before any PIN is asked;
+3. read the bank application's PAN (§9; masked everywhere except the host message);
+4. capture the new BANK PIN twice, vet it with the policy (no old PIN there), build an ISO 9564
+   PIN block (format 0 under a 3DES terminal PIN key, or format 4 with SM4,
+   :mod:`terminal.pinblock`) and send it to the bank host (:class:`terminal.bankhost.BankHost`);
+   the bank PIN is an online PIN, never written to the chip (§9);
+5. change the social security PIN: CHOICE — the holder enters the CURRENT social security PIN
+   (the kiosk does not assume 123456: a region may personalise another initial PIN, and a card
+   may already have been changed), then the new one twice; the policy is checked before anything
+   is sent, then ``80 5E 01 00`` (§6);
+6. ask the activation status again (§6 empty VERIFY): the result shows the card activated.
+
+PIN entry order (what ``--pin-stdin`` reads, one per line): new bank PIN, new bank PIN again,
+current social security PIN, new social security PIN, new social security PIN again.
+
+Command APDUs (2.x card, software SAM): read 15, PIN status 1, internal authentication 1, SELECT
+bank ADF 1, the bank record 2 on the sample card (:func:`terminal.bank.read_bank_record` asks
+with Le 00 and the card's ``6Cxx`` costs one re-send), SELECT SSSE again 1 (the bank selection
+left the SSSE, §9), CHANGE PIN 1, PIN status 1 = 23 (3.00: 25).  The protocol minimum (read,
+SELECT bank, one READ RECORD with the exact Le, SELECT SSSE, CHANGE PIN) is 19 / 21; the two
+status queries and the internal authentication are kept for the reasons given in
+:mod:`terminal.workflows.pharmacy` and to prove the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from apdu.errors import SSCardError
+from terminal import pin as pinops
+from terminal.activation import ActivationStatus, activation_status
+from terminal.bank import mask_pan, read_bank_record, select_bank
+from terminal.bankhost import BankHost, BankHostResult
+from terminal.pinblock import PinKey, encrypt_pin_block
+from terminal.pinpolicy import PinPolicy
+from terminal.pinsource import PinSource, wipe
+from terminal.pinstatus import pin_status
+from terminal.reading import read_card
+from terminal.session import CardSession
+from terminal.workflows import WorkflowRefused
+from terminal.workflows.pharmacy import check_card
+
+PROMPT_BANK_PIN = "new bank PIN"
+
+
+class HolderMismatch(WorkflowRefused):
+    """The card does not belong to the person the clerk identified."""
+
+
+class BankHostRefused(WorkflowRefused):
+    """The bank host did not accept the new bank PIN."""
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    """What the kiosk shows and prints on the receipt: nothing secret, the PAN masked."""
+
+    name: str | None
+    ssn: str | None
+    masked_pan: str
+    bank: BankHostResult
+    pin_block_format: int
+    ss_pin_changed: bool
+    status: ActivationStatus  # after the change
+    warnings: list[str] = field(default_factory=list)
+    apdus: int = 0
+
+    @property
+    def activated(self) -> bool:
+        return self.status.activated
+
+    def to_json(self) -> dict[str, Any]:
+        status_json = self.status.to_json()
+        return {
+            "name": self.name,
+            "ssn": self.ssn,
+            "pan": self.masked_pan,
+            "bank_host": self.bank.to_json(),
+            "pin_block_format": self.pin_block_format,
+            "ss_pin_changed": self.ss_pin_changed,
+            "activated": self.activated,
+            "status": status_json,
+            "warnings": list(self.warnings),
+            "apdus": self.apdus,
+        }
+
+
+def _norm_name(name: str) -> str:
+    """Names compare after NFKC (full-width letters) without any whitespace, case-folded."""
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
+def _norm_id(number: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", number).split()).upper()
+
+
+def match_holder(card_name: str | None, card_ssn: str | None, name: str, id_number: str) -> None:
+    """Refuse unless both the name and the ID number match (messages name no personal data)."""
+    problems = []
+    if not card_name or _norm_name(card_name) != _norm_name(name):
+        problems.append("name")
+    if not card_ssn or _norm_id(card_ssn) != _norm_id(id_number):
+        problems.append("ID number")
+    if problems:
+        raise HolderMismatch(
+            "the card's holder does not match the clerk's entry "
+            f"(the {' and the '.join(problems)} {'do' if len(problems) > 1 else 'does'} not match)"
+        )
+
+
+def activate(
+    session: CardSession,
+    *,
+    clerk_name: str,
+    clerk_id_number: str,
+    pin_source: PinSource,
+    bank_host: BankHost,
+    policy: PinPolicy | None = None,
+    pin_key: PinKey | None = None,
+    fmt: int = 0,
+    today: dt.date | None = None,
+) -> ActivationResult:
+    """Run the activation workflow on an open session (see the module docstring for the steps).
+
+    ``pin_key`` is the terminal PIN key (TEST; default :meth:`PinKey.test` for ``fmt``).
+    """
+    policy = policy or PinPolicy()
+    key = pin_key or PinKey.test(fmt)
+    channel = session.channel
+    start = channel.apdu_count
+
+    # 1. read and check
+    card = read_card(session)
+    if card.holder is None:
+        raise WorkflowRefused(
+            "the holder's data (EF06) could not be read: "
+            + ("; ".join(card.notes) or "no security module")
+        )
+    st = pin_status(channel)
+    _genuine, warnings = check_card(session, card, today=today, pin=st)
+    # 2. the holder is the person in front of the clerk
+    holder = card.holder
+    match_holder(holder.name, holder.ssn, clerk_name, clerk_id_number)
+    # 3. the bank application and its PAN
+    if not select_bank(channel):
+        raise WorkflowRefused("this card has no bank application to activate")
+    record = read_bank_record(channel)
+    # the bank selection left the SSSE (§9): back to it at once, whatever happens next
+    session.select_ssse()
+    # 4. the new bank PIN, as a PIN block, to the bank host
+    bank_pin = pin_source.get(PROMPT_BANK_PIN, confirm=True)
+    try:
+        policy.check_new(bank_pin, None, holder.birth_date, what="new bank PIN")
+        block = encrypt_pin_block(fmt, bank_pin, record.pan, key)
+    finally:
+        wipe(bank_pin)
+    answer = bank_host.set_bank_pin(record.pan, block, fmt)
+    if not answer.accepted:
+        raise BankHostRefused(f"the bank host refused the new bank PIN: {answer.message}")
+    # 5. the social security PIN
+    try:
+        pinops.change(
+            session,
+            pin_source,
+            pin_source,
+            policy,
+            holder.birth_date,
+            known_status=st,
+        )
+    except SSCardError as exc:
+        exc.add_note(
+            f"the bank PIN WAS set (host reference {answer.reference}); "
+            "only the social security PIN change remains"
+        )
+        raise
+    # 6. the card now reads as activated
+    after = pin_status(channel)
+    final = activation_status(session, card, after, bank_application=True, today=today)
+    return ActivationResult(
+        name=holder.name,
+        ssn=holder.ssn,
+        masked_pan=mask_pan(record.pan),
+        bank=answer,
+        pin_block_format=fmt,
+        ss_pin_changed=True,
+        status=final,
+        warnings=warnings,
+        apdus=channel.apdu_count - start,
+    )
