@@ -101,6 +101,9 @@ def test_2x_card_reads_in_exactly_15_apdus_with_the_exact_le() -> None:
     assert all(e.response[-2:] == OK for e in tracer.exchanges)  # no 6Cxx round trip
 
 
+SAMPLE_SSN = "420102198505151238"  # simulator.samples: born 1985-05-15, male
+
+
 def test_2x_card_decodes_every_item() -> None:
     result = read_card(_session(sample_card(2)))
     assert result.generation == 2 and result.algorithm.name == "DES"
@@ -113,9 +116,9 @@ def test_2x_card_decodes_every_item() -> None:
     h = result.holder
     assert h is not None
     assert (h.ssn, h.name, h.sex, h.ethnicity, h.birthplace) == (
-        "420102198005151231", "张三丰", "1", "01", "420102",
+        SAMPLE_SSN, "张三丰", "1", "01", "420102",
     )
-    assert h.birth_date == dt.date(1980, 5, 15)
+    assert h.birth_date == dt.date(1985, 5, 15)
     assert h.name_extension is None
     assert result.decode_errors == {} and result.notes == []
 
@@ -129,7 +132,7 @@ def test_3_00_card_adds_only_challenge_and_external_authenticate() -> None:
     assert ins == [0xA4] + [0xB2] * 7 + [0x84, 0x82] + [0xB2] * 7
     assert result.algorithm.name == "SM4" and result.generation == 3
     assert result.ef06_access == "authenticated"
-    assert result.holder is not None and result.holder.ssn == "420102198005151231"
+    assert result.holder is not None and result.holder.ssn == SAMPLE_SSN
 
 
 def test_3_00_card_without_sam_gives_ef05_and_says_ef06_needs_a_sam() -> None:

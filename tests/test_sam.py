@@ -69,7 +69,7 @@ def test_external_auth_is_accepted_and_opens_ef06(make_sam: SamFactory, alg: Alg
     s.external_auth("RKSSSE", Kid.RKSSSE)
     assert card.key_tries_left("SSSE", Kid.RKSSSE) == tries
     ssn = s.channel.send(commands.read_record(0x08, by_tag=True, sfi=SFI_EF06, le=20))
-    assert ssn[2:] == b"420102198005151231"
+    assert ssn[2:] == b"420102198505151238"  # the sample holder's SSN
 
 
 @pytest.mark.parametrize("alg", ALGS)
