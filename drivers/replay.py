@@ -1,0 +1,194 @@
+"""A reader that answers from a recorded trace: replay tests and fuzzing (issue 3 §1, acceptance).
+
+Two uses:
+
+- **replay**: :meth:`ReplayReader.from_json` (a :class:`drivers.trace.RecordingTracer` export) or
+  :meth:`ReplayReader.from_text` (``ATR`` / ``>`` / ``<`` lines of ``StreamTracer``).
+  Each command must equal the recorded one; a difference raises :class:`apdu.errors.ProtocolError`
+  naming what was expected and what came (both redacted).  A secret command (VERIFY, CHANGE PIN,
+  ...; card-profile §6) was recorded as its header only, so it is matched on its header only.
+- **fuzzing**: :meth:`ReplayReader.from_responses` answers the given responses in order whatever is
+  sent, like OpenSC's fuzzing reader (ATR first, then ``[response]`` blocks); when they run out the
+  card answers ``6F00``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from apdu import atr as atr_mod
+from apdu.errors import DataFormatError, NoCardError, ProtocolError
+from apdu.redact import describe_command, is_secret
+from drivers.base import Protocol, Reader
+
+#: answer once a fuzzing script is exhausted: "no precise diagnosis" (card-profile §5).
+EXHAUSTED_SW = b"\x6f\x00"
+
+_REDACTED = re.compile(r"<\s*(\d+)\s+bytes\s+redacted\s*>", re.IGNORECASE)
+_TIMING = re.compile(r"\(\s*[\d.]+\s*ms\s*\)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One expected exchange.  ``command`` None: any command (fuzzing); ``header_only``: secret."""
+
+    command: bytes | None
+    response: bytes
+    header_only: bool = False
+
+
+def _hex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(text.replace(" ", "").replace(":", ""))
+    except ValueError:
+        raise DataFormatError(f"trace: {what} is not hex: {text[:40]!r}") from None
+
+
+class ReplayReader(Reader):
+    """Answers from a script of :class:`Step`; replays from the start on every connect."""
+
+    def __init__(self, atr: bytes, steps: Sequence[Step], name: str = "replay") -> None:
+        self.name = name
+        self._atr_value = bytes(atr)
+        try:  # a fuzzing ATR may be anything; the protocol then defaults to T=0
+            self._protocol: Protocol = atr_mod.preferred_protocol(self._atr_value)
+        except DataFormatError:
+            self._protocol = "T0"
+        self.steps = list(steps)
+        self.position = 0
+        self._connected = False
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_responses(cls, atr: bytes, responses: Iterable[bytes]) -> ReplayReader:
+        """Answer ``responses`` in order whatever the commands (a fuzzing reader)."""
+        return cls(atr, [Step(None, bytes(r)) for r in responses], name="fuzz")
+
+    @classmethod
+    def from_json(cls, data: str | list[dict[str, Any]], atr: bytes | None = None) -> ReplayReader:
+        """From a RecordingTracer export (the list or its JSON text); ``atr`` if not in it."""
+        items = json.loads(data) if isinstance(data, str) else data
+        if not isinstance(items, list):
+            raise DataFormatError("trace: a JSON trace is a list of exchanges")
+        steps: list[Step] = []
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise DataFormatError(f"trace: entry {n} is not an object")
+            if "atr" in item:
+                atr = _hex(str(item["atr"]), "ATR")
+                continue
+            if "c" not in item or "r" not in item:
+                raise DataFormatError(f"trace: entry {n} lacks 'c' or 'r'")
+            redacted = bool(item.get("redacted"))
+            command = _hex(str(item["c"]), f"command {n}")
+            steps.append(
+                Step(command[:4] if redacted else command, _hex(str(item["r"]), "r"), redacted)
+            )
+        if atr is None:
+            raise DataFormatError("trace: no ATR (record it or pass atr=...)")
+        return cls(atr, steps)
+
+    @classmethod
+    def from_text(cls, text: str, atr: bytes | None = None) -> ReplayReader:
+        """From ``ATR ...`` / ``> cmd`` / ``< resp [(t ms)]`` lines; ``#`` starts a comment."""
+        steps: list[Step] = []
+        pending: tuple[bytes, bool] | None = None
+        for lineno, line in enumerate(text.splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.upper().startswith("ATR"):
+                atr = _hex(line[3:].lstrip(" :"), f"line {lineno}")
+            elif line.startswith(">"):
+                if pending is not None:
+                    raise DataFormatError(f"trace line {lineno}: two commands without a response")
+                body = line[1:].strip()
+                secret = _REDACTED.search(body) is not None
+                body = _REDACTED.sub("", body)
+                command = _hex(body, f"line {lineno}")
+                pending = (command[:4] if secret else command, secret)
+            elif line.startswith("<"):
+                if pending is None:
+                    raise DataFormatError(f"trace line {lineno}: a response without a command")
+                response = _hex(_TIMING.sub("", line[1:]).strip(), f"line {lineno}")
+                steps.append(Step(pending[0], response, pending[1]))
+                pending = None
+            else:
+                raise DataFormatError(f"trace line {lineno}: expected ATR, '>' or '<'")
+        if pending is not None:
+            raise DataFormatError("trace: the last command has no response")
+        if atr is None:
+            raise DataFormatError("trace: no ATR line")
+        return cls(atr, steps)
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> ReplayReader:
+        """A ``.json`` RecordingTracer export, or a text trace."""
+        text = Path(path).read_text(encoding="utf-8")
+        if text.lstrip().startswith("["):
+            return cls.from_json(text)
+        return cls.from_text(text)
+
+    # -- Reader ------------------------------------------------------------------------------------
+
+    def connect(self) -> bytes:
+        self._connected = True
+        self.position = 0
+        return self._atr_value
+
+    def disconnect(self) -> None:
+        self._connected = False
+
+    def reset(self) -> bytes:
+        self._need()
+        return self._atr_value
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr_value
+
+    @property
+    def protocol(self) -> Protocol:
+        return self._protocol
+
+    @property
+    def finished(self) -> bool:
+        """True when every recorded exchange was replayed (tests assert it at the end)."""
+        return self.position >= len(self.steps)
+
+    def transmit_raw(self, command: bytes) -> bytes:
+        self._need()
+        raw = bytes(command)
+        if self.position >= len(self.steps):
+            if self.steps and self.steps[-1].command is None:
+                return EXHAUSTED_SW
+            raise ProtocolError(f"replay: the recording ended; got {describe_command(raw)}")
+        step = self.steps[self.position]
+        if step.command is not None:
+            got = raw[:4] if step.header_only or is_secret(raw) else raw
+            if step.header_only != is_secret(raw) or got != step.command:
+                expected = (
+                    f"{step.command.hex(' ').upper()} <redacted>"
+                    if step.header_only
+                    else describe_command(step.command)
+                )
+                raise ProtocolError(
+                    f"replay: exchange {self.position + 1} expected {expected}, "
+                    f"got {describe_command(raw)}"
+                )
+        self.position += 1
+        return step.response
+
+    def _need(self) -> None:
+        if not self._connected:
+            raise NoCardError(f"{self.name}: not connected (call connect() first)")
+
+    def __repr__(self) -> str:
+        return f"ReplayReader({self.name!r}, {self.position}/{len(self.steps)} exchanges)"
