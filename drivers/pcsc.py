@@ -367,6 +367,16 @@ class PcscReader(Reader):
             return
         sc = scard()
         hr = sc.SCardBeginTransaction(hcard)
+        if hr != 0 and _code(hr) == _code(sc.SCARD_W_RESET_CARD):
+            # Reset by another program *between* workflows: no security state of ours is lost
+            # yet, so re-attach and begin once more (OpenSC's sc_lock does the same).
+            rc, active = sc.SCardReconnect(
+                hcard, sc.SCARD_SHARE_SHARED, self._protocol_flag(), sc.SCARD_LEAVE_CARD
+            )
+            if rc != 0:
+                self._fail(rc)
+            self._set_protocol(active)
+            hr = sc.SCardBeginTransaction(hcard)
         if hr != 0:
             self._fail(hr)
         self._tx_depth = 1
