@@ -219,6 +219,7 @@ class CardSession:
         """
         sam = self._require_sam("external authentication")
         alg = self.algorithm
+        sam.check_algorithm(alg)
         div = self.diversification()
         challenge = self._challenge()
         cryptogram, d = sam.external_auth(alg, key_name, div, challenge)
@@ -233,6 +234,7 @@ class CardSession:
         """
         sam = self._require_sam("internal authentication")
         alg = self.algorithm
+        sam.check_algorithm(alg)
         div = self.diversification()
         r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
         answer = self.channel.send(commands.internal_authenticate(r1, r2, kid=Kid.IRK))

@@ -204,3 +204,15 @@ def test_software_sam_never_shows_key_bytes() -> None:
     for name in TEST_KEYS.names:
         key = TEST_KEYS.root(name)
         assert key.hex() not in shown.lower() and key.hex().upper() not in shown
+
+
+def test_a_psam_of_the_other_algorithm_is_refused_before_any_card_apdu() -> None:
+    """A DES PSAM with an SM4 card: a clear usage error, and the card sees no GET CHALLENGE."""
+    s = _session(sample_card(3), _psam(Algorithm.DES))
+    s.select_ssse()
+    before = s.channel.apdu_count
+    with pytest.raises(UsageError, match="holds DES keys; the card uses SM4"):
+        s.external_auth("RKSSSE", Kid.RKSSSE)
+    with pytest.raises(UsageError):
+        s.internal_auth()
+    assert s.channel.apdu_count == before

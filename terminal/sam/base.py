@@ -48,5 +48,12 @@ class SecurityModule(abc.ABC):
         the result is that data followed by the 4-byte MAC over ``header || Lc || data``.
         """
 
+    def check_algorithm(self, alg: Algorithm) -> None:  # noqa: B027 - most modules do both
+        """Raise :class:`apdu.errors.UsageError` when this module cannot serve ``alg``.
+
+        Called before the first APDU of an authentication, so that a mismatch (a DES PSAM with
+        an SM4 card) costs the card nothing, not even a challenge.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook: most modules hold nothing
         """Release whatever the module holds (a PSAM reader); idempotent."""

@@ -117,7 +117,7 @@ class PsamSam(SecurityModule):
 
     # -- the PSAM commands -------------------------------------------------------------------------
 
-    def _check_algorithm(self, alg: Algorithm) -> None:
+    def check_algorithm(self, alg: Algorithm) -> None:
         if Algorithm(alg) is not self.algorithm:
             raise UsageError(
                 f"this PSAM holds {self.algorithm.name} keys; the card uses {Algorithm(alg).name}"
@@ -125,7 +125,7 @@ class PsamSam(SecurityModule):
 
     def _deliver(self, alg: Algorithm, key: str, div: Diversification, r: bytes) -> None:
         """DELIVERY SESSION KEY: the PSAM diversifies ``key`` for this card and keeps SK(R)."""
-        self._check_algorithm(alg)
+        self.check_algorithm(alg)
         try:
             usage, key_id = PSAM_KEYS[key]
         except KeyError:
