@@ -50,7 +50,7 @@ class StackError(RuntimeError):
 
 
 class BareResponder:
-    """Answers ``90 00`` (after Lc zero bytes): measures the stack, not the simulator."""
+    """Answers ``90 00`` (after Le or Lc zero bytes): measures the stack, not the simulator."""
 
     atr = BARE_ATR
     t0 = True
@@ -65,10 +65,13 @@ class BareResponder:
         return None
 
     def transmit(self, command: bytes) -> bytes:
-        # As many zero bytes as the command carried (short Lc), so a benchmark can ask the floor
-        # for the same response size as the simulator's; then 90 00.
-        lc = command[4] if len(command) > 5 else 0
-        return bytes(lc) + b"\x90\x00"
+        # Zero bytes then 90 00, as many as a short case-2 command's Le asks for (Le 00: 256), or
+        # as many as a longer command carries (short Lc): a benchmark gets from the floor the
+        # same response size the simulator gives it.
+        n = len(command)
+        if n == 5:
+            return bytes(command[4] or 256) + b"\x90\x00"
+        return bytes(command[4] if n > 5 else 0) + b"\x90\x00"
 
 
 # --- prerequisites and pcscd ----------------------------------------------------------------------
@@ -242,6 +245,63 @@ def wait_readers(expected: Sequence[bytes | None], timeout: float = 20.0) -> lis
     )
 
 
+def _reader_matches(state: int, atr: bytes, want: bytes | None) -> bool:
+    """``want`` None: no card; else a card that answered with exactly that ATR (not mute)."""
+    from smartcard import scard
+
+    if want is None:
+        return not state & scard.SCARD_STATE_PRESENT
+    return bool(state & scard.SCARD_STATE_PRESENT) and not (
+        state & scard.SCARD_STATE_MUTE
+    ) and atr == want
+
+
+def wait_reader(reader: str, atr: bytes | None, timeout: float = 10.0) -> None:
+    """Block until PC/SC reports ``reader`` holding the card with ``atr`` (None: empty).
+
+    Only this reader is watched, whatever the other slots hold (waiting on every slot's expected
+    ATR made ``eject(1)`` after ``eject(0)`` wait for slot 0's card forever). It sleeps in
+    ``SCardGetStatusChange`` (pcscd wakes it on the reader's next event) in short slices, so a
+    missed wake-up costs at most one slice.
+    """
+    from smartcard import scard
+
+    deadline = time.monotonic() + timeout
+    rv, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if rv != scard.SCARD_S_SUCCESS:
+        raise StackError(f"SCardEstablishContext failed ({rv:#x}): is pcscd running?")
+    seen: tuple[int, bytes] | None = None
+    try:
+        current = scard.SCARD_STATE_UNAWARE
+        while True:
+            left = deadline - time.monotonic()
+            slice_ms = max(0, min(250, int(left * 1000)))
+            rv, states = scard.SCardGetStatusChange(ctx, slice_ms, [(reader, current)])
+            if rv == scard.SCARD_S_SUCCESS:
+                _, event, got = states[0]
+                if event & scard.SCARD_STATE_UNKNOWN:
+                    raise StackError(f"PC/SC does not know the reader {reader!r}: {INSTALL_HINT}")
+                seen = (event, bytes(got))
+                if _reader_matches(event, bytes(got), atr):
+                    return
+                current = event & ~scard.SCARD_STATE_CHANGED
+            elif rv != scard.SCARD_E_TIMEOUT:
+                raise StackError(f"SCardGetStatusChange on {reader!r} failed ({rv:#x})")
+            if left <= 0:
+                break
+    finally:
+        scard.SCardReleaseContext(ctx)
+    want = atr.hex().upper() if atr is not None else "no card"
+    saw = "nothing" if seen is None else (
+        f"a card with ATR {seen[1].hex().upper()}"
+        if seen[0] & scard.SCARD_STATE_PRESENT
+        else "no card"
+    )
+    raise StackError(
+        f"PC/SC did not show {want} in {reader!r} within {timeout:.0f} s (it shows {saw})"
+    )
+
+
 # --- the simulator server -------------------------------------------------------------------------
 
 
@@ -398,18 +458,23 @@ class PcscStack:
     def status(self) -> list[dict[str, object]]:
         return json.loads(self.server.control("status"))  # type: ignore[no-any-return]
 
-    def _expected(self, overrides: dict[int, bytes | None]) -> list[bytes | None]:
-        return [overrides.get(i, atr) for i, atr in enumerate(self._atrs)]
-
     def eject(self, slot: int = 0, wait: bool = True) -> None:
-        """Pull the card out of ``slot``; with ``wait``, until PC/SC reports it absent."""
+        """Pull the card out of ``slot``; with ``wait``, until PC/SC reports that slot empty."""
         self.server.control(f"eject {slot}")
         if wait:
             self.wait_present(slot, None)
 
     def insert(self, slot: int = 0, card_path: Path | None = None, wait: bool = True) -> None:
-        """Put the slot's card (or the card in ``card_path``) back; with ``wait``, until seen."""
+        """Put the slot's card (or the card in ``card_path``) back; with ``wait``, until seen.
+
+        With ``card_path`` this is a swap even over a card still in the slot: eject, wait until
+        PC/SC reports the slot empty, insert the new card, wait until PC/SC reports it present.
+        Pushing the new card over the old one let this return while pcscd still showed the old
+        card (same ATR) and then reported "no card" for seconds; with the removal seen first, a
+        fresh connection works as soon as this returns.
+        """
         if card_path is not None:
+            self.eject(slot, wait=wait)
             self.server.control(f"insert {slot} {Path(card_path).resolve()}")
             self._atrs[slot] = card_atr(Path(card_path))
             if slot == 0:
@@ -422,16 +487,15 @@ class PcscStack:
             self.wait_present(slot, self._atrs[slot])
 
     def wait_present(self, slot: int, atr: bytes | None, timeout: float = 10.0) -> None:
-        """Wait until ``slot`` shows ``atr`` (None: no card)."""
-        expected = self._expected({})
-        expected[slot] = atr
-        wait_readers(expected, timeout)
+        """Wait until ``slot``'s reader shows ``atr`` (None: no card); other slots may differ."""
+        wait_reader(self.readers[slot], atr, timeout)
 
     def restore(self) -> None:
         """Put every card back (tests that eject call this so the next test finds them)."""
         for slot in range(len(self._atrs)):
             self.server.control(f"insert {slot}")
-        wait_readers(self._atrs)
+        for slot, atr in enumerate(self._atrs):
+            self.wait_present(slot, atr)
 
 
 def start_stack(

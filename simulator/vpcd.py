@@ -34,7 +34,6 @@ import logging
 import os
 import signal
 import socket
-import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,13 +91,26 @@ def load_card_file(path: str | os.PathLike[str]) -> VirtualCard:
 
 def _quickack(sock: socket.socket) -> None:
     if _TCP_QUICKACK is not None:
-        with contextlib.suppress(OSError):
+        try:
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        except OSError:
+            pass
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    """Exactly ``n`` bytes, or None when the peer closed first (a half frame is dropped)."""
-    buf = bytearray()
+    """Exactly ``n`` bytes, or None when the peer closed first (a half frame is dropped).
+
+    Hot path (every APDU reads two frames' worth): one ``recv`` nearly always brings the whole
+    piece, and then that bytes object is returned as is, with no buffer and no copy; only a
+    frame that arrives in pieces goes through the loop.
+    """
+    chunk = sock.recv(n)
+    _quickack(sock)
+    if len(chunk) == n:
+        return chunk
+    if not chunk:
+        return None
+    buf = bytearray(chunk)
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
         _quickack(sock)
@@ -109,7 +121,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
 
 
 def _frame(payload: bytes) -> bytes:
-    return struct.pack(">H", len(payload)) + payload
+    return len(payload).to_bytes(2, "big") + payload
 
 
 def safe_transmit(card: VirtualCard, command: bytes) -> bytes:
@@ -306,36 +318,42 @@ class VpcdServer:
             log.info("slot %d: disconnected", s.index)
 
     def _serve_connection(self, sock: socket.socket, card: VirtualCard) -> None:
+        # The per-APDU path: no logging call, no describe_command, no struct, unless DEBUG is on
+        # (decided once per connection); the response goes out in one sendall (see module doc).
         debug = log.isEnabledFor(logging.DEBUG)
+        sendall = sock.sendall
         while True:
             header = _recv_exact(sock, 2)
             if header is None:
                 return
-            (length,) = struct.unpack(">H", header)
-            payload = _recv_exact(sock, length) if length else b""
-            if payload is None:
-                return
-            if length == 1:
-                code = payload[0]
-                if code == VPCD_GET_ATR:
-                    sock.sendall(_frame(card.atr))
-                elif code == VPCD_POWER_ON:
-                    card.power_on()
-                elif code == VPCD_RESET:
-                    card.reset()
-                elif code == VPCD_POWER_OFF:
-                    card.power_off()
-                else:
-                    log.warning("unknown vpcd control code %d ignored", code)
+            length = (header[0] << 8) | header[1]
+            if length > 1:
+                payload = _recv_exact(sock, length)
+                if payload is None:
+                    return
+                response = safe_transmit(card, payload)
+                sendall(len(response).to_bytes(2, "big") + response)
+                if debug:
+                    log.debug("> %s", describe_command(payload))
+                    log.debug("< %s", response.hex(" ").upper())
                 continue
             if length == 0:
                 log.warning("empty vpcd frame ignored")
                 continue
-            response = safe_transmit(card, payload)
-            if debug:
-                log.debug("> %s", describe_command(payload))
-                log.debug("< %s", response.hex(" ").upper())
-            sock.sendall(_frame(response))
+            payload = _recv_exact(sock, 1)
+            if payload is None:
+                return
+            code = payload[0]
+            if code == VPCD_GET_ATR:
+                sendall(_frame(card.atr))
+            elif code == VPCD_POWER_ON:
+                card.power_on()
+            elif code == VPCD_RESET:
+                card.reset()
+            elif code == VPCD_POWER_OFF:
+                card.power_off()
+            else:
+                log.warning("unknown vpcd control code %d ignored", code)
 
     # --- control channel -------------------------------------------------------------------------
 

@@ -7,13 +7,14 @@ pcscd or vpcd FAILS the test with a message that says ``make install`` (issue 4)
 The fixture (see ``tests/conftest.py``) gives a :class:`bench.stack.PcscStack`:
 
 - ``stack.readers`` -- PC/SC reader names in slot order; ``stack.card_reader`` (slot 0, a complete
-  3rd-generation user card, ``sscard sim issue`` defaults) and ``stack.psam_reader`` (slot 1, a DES
-  PSAM over the TEST keys);
+  3rd-generation user card, ``sscard sim issue`` defaults) and ``stack.psam_reader`` (slot 1, an SM4
+  PSAM over the TEST keys, matching the 3.00 card);
 - ``stack.card_path`` / ``stack.psam_path`` -- their JSON files (the server saves card state there);
 - ``stack.card_atr`` / ``stack.psam_atr``;
-- ``stack.eject(slot=0)`` / ``stack.insert(slot=0, card_path=None)`` -- pull / push a card (or swap
-  in another card file), each waits until PC/SC reports it; ``stack.restore()`` puts every card
-  back;
+- ``stack.eject(slot=0)`` / ``stack.insert(slot=0, card_path=None)`` -- pull / push a card, each
+  waits until PC/SC reports it on that slot's reader (other slots may be empty); ``insert`` with a
+  ``card_path`` swaps even over a present card (eject, wait empty, insert, wait present), so a fresh
+  connection works as soon as it returns; ``stack.restore()`` puts every card back;
 - ``stack.server.log_path`` -- the server's log, for a failing test's message.
 
 A test that ejects a card must put it back (``stack.restore()`` in a ``finally``): the stack is
@@ -46,7 +47,8 @@ def running_stack(
     """Issue cards (unless given), hold the machine-wide stack lock, start, yield, stop."""
     workdir.mkdir(parents=True, exist_ok=True)
     card = card_path or issue_user_card(workdir / "card.json")
-    psam = psam_path or issue_psam(workdir / "psam.json")
+    # The default card is 3.00 (SM4), so the PSAM in slot 1 is an SM4 PSAM (card-profile §11).
+    psam = psam_path or issue_psam(workdir / "psam.json", sm4=True)
     with stack_lock():
         stack = start_stack(workdir, card, psam)
         try:

@@ -13,11 +13,13 @@ import contextlib
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from apdu.names import PSAM_ADF_AID, SSSE_NAME
-from bench.stack import PcscStack, reader_states
+from bench.bench_vpcd import READ_EF08_248, _authenticate_rksse
+from bench.stack import BareResponder, PcscStack, reader_states
 
 SELECT_SSSE = "00A404000F" + SSSE_NAME.hex().upper()
 READ_EF05_TAG03 = "00B2032806"  # tag 03, SFI 5 by tag, Le = 4 + 2
@@ -150,3 +152,57 @@ def test_a_pulled_card_forgets_its_security_state(pcsc_stack: PcscStack) -> None
     pcsc_stack.insert(1)
     # Fresh power: the MF is current again, so EF 0016 is selectable without re-selecting it.
     assert transmit(pcsc_stack.psam_reader, "00A40200020016")[1] == 0x9000
+
+
+def test_swapping_a_card_over_a_present_one_is_usable_at_once(
+    pcsc_stack: PcscStack, tmp_path: Path
+) -> None:
+    """insert(slot, path) over a card still in the slot returns only once PC/SC has seen the old
+    card go and the new one come: a fresh connection then works at once (it used to fail, and
+    the reader to report no card for seconds, when the swap kept the same ATR)."""
+    original = pcsc_stack.card_path
+    other = tmp_path / "same-atr-copy.json"
+    shutil.copyfile(original, other)
+    try:
+        pcsc_stack.insert(0, other)
+        assert transmit(pcsc_stack.card_reader, SELECT_SSSE)[1] == 0x9000
+        assert reader_states()[pcsc_stack.card_reader] == (True, pcsc_stack.card_atr)
+        assert pcsc_stack.status()[0]["file"] == str(other.resolve())
+    finally:
+        pcsc_stack.insert(0, original)
+    assert transmit(pcsc_stack.card_reader, SELECT_SSSE)[1] == 0x9000
+    assert pcsc_stack.status()[0]["file"] == str(Path(original).resolve())
+
+
+def test_each_slot_is_ejected_and_restored_on_its_own_reader(pcsc_stack: PcscStack) -> None:
+    """eject(1) after eject(0) waits for slot 1's reader only (it used to expect slot 0's card
+    still there and time out)."""
+    try:
+        pcsc_stack.eject(0)
+        pcsc_stack.eject(1)
+        states = reader_states()
+        assert states[pcsc_stack.card_reader][0] is False
+        assert states[pcsc_stack.psam_reader][0] is False
+    finally:
+        pcsc_stack.restore()
+    states = reader_states()
+    assert states[pcsc_stack.card_reader] == (True, pcsc_stack.card_atr)
+    assert states[pcsc_stack.psam_reader] == (True, pcsc_stack.psam_atr)
+
+
+def test_the_vpcd_benchmark_compares_equal_answers_without_crypto(pcsc_stack: PcscStack) -> None:
+    """The 250-byte case of bench_vpcd is a plain READ BINARY of EF08 (after one RKSSSE external
+    authentication, §7.4) and the bare responder gives the same 250 bytes, so the ratio measures
+    transport + card OS, not per-APDU encryption (it used to time the PSAM's CIPHER DATA)."""
+    from smartcard.System import readers
+
+    conn = next(r for r in readers() if str(r) == pcsc_stack.card_reader).createConnection()
+    conn.connect()
+    try:
+        _authenticate_rksse(conn)
+        data, sw1, sw2 = conn.transmit(list(READ_EF08_248))
+    finally:
+        conn.disconnect()
+    assert (sw1, sw2) == (0x90, 0x00) and len(data) == 248
+    assert bytes(data[:2]) == b"\xff\xd8"  # the sample card's photo is JPEG-framed (§2 EF08)
+    assert len(BareResponder().transmit(READ_EF08_248)) == 250
