@@ -123,7 +123,9 @@ def get_challenge(n: int = 8) -> CommandAPDU:
     return CommandAPDU(0x00, INS_GET_CHALLENGE, 0, 0, b"", n)
 
 
-def external_authenticate(kid: int, cryptogram: bytes, d: bytes, version: int | None = None) -> CommandAPDU:
+def external_authenticate(
+    kid: int, cryptogram: bytes, d: bytes, version: int | None = None
+) -> CommandAPDU:
     """``00 82 00 KID 10 AD D`` (or ``11 AD D version``), §7.4."""
     if len(cryptogram) != 8 or len(d) != 8:
         raise ApduFormatError("EXTERNAL AUTHENTICATE takes an 8-byte cryptogram and 8-byte D")
@@ -159,7 +161,9 @@ def change_pin(old_block: bytes, new_block: bytes) -> CommandAPDU:
     """``80 5E 01 00 Lc old FF new`` (§6)."""
     if not old_block or not new_block:
         raise ApduFormatError("CHANGE PIN needs the old and the new PIN")
-    return CommandAPDU(0x80, INS_CHANGE_PIN, 0x01, 0x00, bytes(old_block) + b"\xff" + bytes(new_block))
+    return CommandAPDU(
+        0x80, INS_CHANGE_PIN, 0x01, 0x00, bytes(old_block) + b"\xff" + bytes(new_block)
+    )
 
 
 def mac_input(cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:
@@ -198,8 +202,10 @@ def card_block(mac: bytes) -> CommandAPDU:
 # --- PSAM (§11) ---------------------------------------------------------------------------------
 
 
-def delivery_session_key(usage: int, key_id: int, factors: Sequence[bytes], challenge: bytes) -> CommandAPDU:
-    """``BF DE usage id Lc factors(lowest level first) R``: the PSAM derives and keeps a session key.
+def delivery_session_key(
+    usage: int, key_id: int, factors: Sequence[bytes], challenge: bytes
+) -> CommandAPDU:
+    """``BF DE usage id Lc factors(lowest level first) R``: the PSAM derives and keeps an SK.
 
     ``challenge`` is the card's 8 bytes (padded to 16 with zeros by the caller for SM4).
     """
@@ -208,7 +214,9 @@ def delivery_session_key(usage: int, key_id: int, factors: Sequence[bytes], chal
     if len(challenge) not in (8, 16):
         raise ApduFormatError("the session-key input R has 8 or 16 bytes")
     data = b"".join(factors) + bytes(challenge)
-    return CommandAPDU(0xBF, INS_DELIVERY_SESSION_KEY, _byte("usage", usage), _byte("key id", key_id), data)
+    return CommandAPDU(
+        0xBF, INS_DELIVERY_SESSION_KEY, _byte("usage", usage), _byte("key id", key_id), data
+    )
 
 
 def cipher_data(p1: int, data: bytes, le: int = 256) -> CommandAPDU:

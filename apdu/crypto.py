@@ -202,7 +202,7 @@ def complement(data: bytes) -> bytes:
 def fold8(block16: bytes) -> bytes:
     """`b[0:8] XOR b[8:16]`: how SM4 cryptograms are cut to 8 bytes (§7.4, §7.5)."""
     b = _check_len(block16, 16, "block to fold")
-    return bytes(x ^ y for x, y in zip(b[:8], b[8:]))
+    return bytes(x ^ y for x, y in zip(b[:8], b[8:], strict=True))
 
 
 def fold4(block16: bytes) -> bytes:

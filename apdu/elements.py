@@ -49,7 +49,7 @@ EF06: tuple[Element, ...] = (
 
 #: DF04 EF05 (medical basic data), the item a pharmacy reads [one source: V2 table 9].
 DF04_EF05: tuple[Element, ...] = (
-    Element(0x84, "medical_area_code", "cn", 3, "医疗保险参保地所属行政区划代码 medical insurance area"),
+    Element(0x84, "medical_area_code", "cn", 3, "医疗保险参保地所属行政区划代码 medical area"),
 )
 
 BY_TAG_EF05 = {e.tag: e for e in EF05}

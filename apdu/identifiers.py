@@ -38,7 +38,9 @@ def card_number_check_char(first8: str) -> str:
     """The 9th character of a card number (§8.2): 11 - (sum mod 11); 10 -> X, 11 -> 0."""
     if len(first8) != 8 or any(c not in _CHAR_VALUES for c in first8):
         raise ValueError("a card number starts with 8 characters from 0-9 and A-Z")
-    check = 11 - sum(_CHAR_VALUES[c] * w for c, w in zip(first8, CARD_NUMBER_WEIGHTS, strict=True)) % 11
+    check = (
+        11 - sum(_CHAR_VALUES[c] * w for c, w in zip(first8, CARD_NUMBER_WEIGHTS, strict=True)) % 11
+    )
     return {10: "X", 11: "0"}.get(check, str(check))
 
 

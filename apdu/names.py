@@ -1,4 +1,4 @@
-"""Names and identifiers on the card: DF names, AIDs, key identifiers (card-profile §2, §5, §9, §11).
+"""Names and identifiers on the card: DF names, AIDs, KIDs (card-profile §2, §5, §9, §11).
 
 Bytes, as they travel.  Shared by the simulator (which answers to them) and the terminal (which
 selects them), so both sides agree by construction.

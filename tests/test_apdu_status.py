@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apdu import status
-from apdu.errors import SSCardError
+from apdu.errors import ResponseFormatError, SSCardError
 from apdu.response import ResponseAPDU
-from apdu.errors import ResponseFormatError
 
 
 @pytest.mark.parametrize(

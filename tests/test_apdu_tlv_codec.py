@@ -35,7 +35,9 @@ def test_simple_tlv_round_trip_and_record() -> None:
         tlv.simple_record(rec + b"\x00", 0x03)
 
 
-@pytest.mark.parametrize("raw", ["03", "0305332E3030", "6F05A503", "9F", "9F0C8180", "6F84FFFFFFFF"])
+@pytest.mark.parametrize(
+    "raw", ["03", "0305332E3030", "6F05A503", "9F", "9F0C8180", "6F84FFFFFFFF"]
+)
 def test_lying_lengths_raise_tlv_error(raw: str) -> None:
     data = bytes.fromhex(raw)
     with pytest.raises(TlvError):
