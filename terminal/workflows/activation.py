@@ -45,10 +45,9 @@ from terminal.pinblock import PinKey, encrypt_pin_block
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource, wipe
 from terminal.pinstatus import pin_status
-from terminal.reading import read_card
 from terminal.session import CardSession
 from terminal.workflows import WorkflowRefused
-from terminal.workflows.pharmacy import check_card
+from terminal.workflows.pharmacy import read_checked
 
 PROMPT_BANK_PIN = "new bank PIN"
 
@@ -140,16 +139,10 @@ def activate(
     start = channel.apdu_count
 
     # 1. read and check
-    card = read_card(session)
-    if card.holder is None:
-        raise WorkflowRefused(
-            "the holder's data (EF06) could not be read: "
-            + ("; ".join(card.notes) or "no security module")
-        )
-    st = pin_status(channel)
-    _genuine, warnings = check_card(session, card, today=today, pin=st)
+    checked = read_checked(session, today=today)
+    card, st, warnings = checked.card, checked.pin, checked.warnings
     # 2. the holder is the person in front of the clerk
-    holder = card.holder
+    holder = checked.holder
     match_holder(holder.name, holder.ssn, clerk_name, clerk_id_number)
     # 3. the bank application and its PAN
     if not select_bank(channel):

@@ -42,7 +42,7 @@ from apdu.names import DF_AIDS, SFI_EF05
 from apdu.tlv import simple_record
 from terminal import pin as pinops
 from terminal.checks import run_checks
-from terminal.models import CardRead
+from terminal.models import CardRead, HolderData
 from terminal.pinsource import PinSource
 from terminal.pinstatus import PinStatus, pin_status
 from terminal.reading import read_card
@@ -97,6 +97,35 @@ def check_card(
     return genuine, [f"{c.name}: {c.detail}" for c in report.checks if c.status == "warn"]
 
 
+@dataclass(frozen=True)
+class CheckedCard:
+    """What both workflows start from: the card read, its PIN state, genuineness, warnings."""
+
+    card: CardRead
+    holder: HolderData
+    pin: PinStatus
+    genuine: bool | None
+    warnings: list[str]
+
+
+def read_checked(session: CardSession, *, today: dt.date | None) -> CheckedCard:
+    """Read (§12), require the holder's data, ask the PIN state (no try used) and run the checks.
+
+    The first steps of every workflow, in the fewest APDUs: the read, one empty VERIFY and, with
+    a security module, one INTERNAL AUTHENTICATE.  Raises :class:`WorkflowRefused` when EF06
+    could not be read and :class:`CheckFailed` when a check fails.
+    """
+    card = read_card(session)
+    if card.holder is None:
+        raise WorkflowRefused(
+            "the holder's data (EF06) could not be read: "
+            + ("; ".join(card.notes) or "no security module")
+        )
+    st = pin_status(session.channel)
+    genuine, warnings = check_card(session, card, today=today, pin=st)
+    return CheckedCard(card, card.holder, st, genuine, warnings)
+
+
 def read_area_code(session: CardSession) -> str:
     """SELECT DF04 by AID, then READ RECORD tag 84 through SFI 5 with the exact Le (2 APDUs)."""
     channel = session.channel
@@ -120,17 +149,11 @@ def pharmacy(
     """Run the pharmacy workflow on an open session (see the module docstring for the steps)."""
     channel = session.channel
     start = channel.apdu_count
-    card = read_card(session)
-    if card.holder is None:
-        raise WorkflowRefused(
-            "the holder's data (EF06) could not be read: "
-            + ("; ".join(card.notes) or "no security module")
-        )
-    st = pin_status(channel)
-    genuine, warnings = check_card(session, card, today=today, pin=st)
+    checked = read_checked(session, today=today)
+    card, st, genuine, warnings = checked.card, checked.pin, checked.genuine, checked.warnings
     result = pinops.verify(session, pin_source, known_status=st)
     area = read_area_code(session)
-    h = card.holder
+    h = checked.holder
     return PharmacyResult(
         name=h.name,
         ssn=h.ssn,
