@@ -36,6 +36,7 @@ an access rule "never" answers ``6985``; GET RESPONSE with nothing pending answe
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -119,6 +120,8 @@ SW_OFFSET = b"\x6b\x00"
 SW_INS = b"\x6d\x00"
 SW_CLA = b"\x6e\x00"
 SW_UNKNOWN = b"\x6f\x00"
+SW_MEMORY_FAILURE = b"\x65\x81"
+_log = logging.getLogger("sscard.simulator")
 SW_MAC = b"\x93\x02"
 SW_APP_BLOCKED = b"\x93\x03"
 
@@ -421,7 +424,14 @@ class UserCard:
         """One command APDU in, response data + SW out. Never raises."""
         try:
             return self._process(bytes(command))
+        except OSError:
+            # The card file could not be written: a real card's EEPROM write failure.
+            _log.error("card file write failed (INS %02X)", command[1] if len(command) > 1 else 0)
+            return SW_MEMORY_FAILURE
         except Exception:
+            # A card has a status for everything; an internal fault must still be visible to
+            # whoever runs the simulator (the message names the INS, never the data).
+            _log.exception("internal error (INS %02X)", command[1] if len(command) > 1 else 0)
             return SW_UNKNOWN
 
     def _process(self, cmd: bytes) -> bytes:
