@@ -368,7 +368,7 @@ def test_atomic_save_leaves_old_file_on_crash(tmp_path, monkeypatch: pytest.Monk
     monkeypatch.setattr(store.os, "replace", crash)
     c.power_on()
     select_ssse(c)
-    assert c.transmit(verify_apdu("000000")) == b"\x6f\x00"  # the save failed: no answer
+    assert c.transmit(verify_apdu("000000")) == b"\x65\x81"  # the save failed: memory failure
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
     json.loads(before)
