@@ -81,3 +81,13 @@ def test_the_python_example_in_the_readme_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["张三丰", "17", "True"]
+
+
+def test_the_pharmacy_example_in_the_readme_runs(tmp_path: Path) -> None:
+    code = _block_starting("from apdu.status import WrongPin")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["张三丰", "420100", "verified", "22"]
