@@ -15,8 +15,8 @@ its number, so the gap is explained rather than just measured:
   sscard adds the status query and the genuineness check (INTERNAL AUTHENTICATE) = 20 / 22.
 - activation: the read, SELECT bank ADF, READ RECORD bank, SELECT SSSE again, CHANGE PIN = 19 / 21;
   sscard adds the status query, the internal authentication, a final status query (the proof
-  that the card reads "activated"), and the bank record costs one ``6Cxx`` re-send
-  (:func:`terminal.bank.read_bank_record` asks with Le 00).
+  that the card reads "activated") = 22 / 24.  The bank record is read with Le 00, which the
+  EMV bank application answers at once (§9; no ``6Cxx`` round trip).
 """
 
 from __future__ import annotations

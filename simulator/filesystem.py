@@ -101,6 +101,9 @@ class RecordEF(EF):
     #: the longest record (tag + length + value) the file accepts, at most 255 so that a 6Cxx
     #: can always name it.
     max_record_len: int = 0xFF
+    #: ISO/EMV Le semantics: any Ne of at least the record's length returns it (the bank
+    #: application, §9, as EMV cards do).  Off for the SSC files, whose Le must be exact (§4).
+    le_up_to: bool = False
 
     def find_tag(self, tag: int) -> bytes | None:
         """First record whose identifier (first byte) is ``tag`` (§4, P2 mode 00)."""

@@ -103,8 +103,13 @@ def ssse_fci(generation: int) -> bytes:
     return _tlv(0x6F, _tlv(0x84, SSSE_NAME), _tlv(0xA5, prop))
 
 
-def _record_ef(label: str, fid: int, sfi: int | None, read: object, write: object) -> RecordEF:
-    return RecordEF(label, fid, sfi, read, write)  # type: ignore[arg-type]
+def _record_ef(
+    label: str, fid: int, sfi: int | None, read: object, write: object, *, emv: bool = False
+) -> RecordEF:
+    """A record EF; ``emv`` files answer Le 00 with the whole record (ISO/EMV, §9)."""
+    ef = RecordEF(label, fid, sfi, read, write)  # type: ignore[arg-type]
+    ef.le_up_to = emv
+    return ef
 
 
 def build_tree(generation: int, *, bank: bool = True) -> FileTree:
@@ -116,11 +121,11 @@ def build_tree(generation: int, *, bank: bool = True) -> FileTree:
         # §9: the financial environment, firewalled from SSSE (its own domain, no SSSE PIN/keys).
         pse = DF("PSE", FID_PSE, PSE_NAME, DFKind.DDF, domain="BANK",
                  fci=_tlv(0x6F, _tlv(0x84, PSE_NAME), _tlv(0xA5, _tlv(0x88, b"\x01"))))
-        pse.add(_record_ef("DIR", 0xEF01, 1, FREE, NEVER))
+        pse.add(_record_ef("DIR", 0xEF01, 1, FREE, NEVER, emv=True))
         adf = DF("UNIONPAY", FID_BANK_ADF, UNIONPAY_DEBIT_AID, DFKind.ADF, domain="BANK",
                  fci=_tlv(0x6F, _tlv(0x84, UNIONPAY_DEBIT_AID),
                           _tlv(0xA5, _tlv(0x50, b"UnionPay Debit"), _tlv(0x87, b"\x01"))))
-        adf.add(_record_ef("EF01", 0xEF01, 1, FREE, NEVER))
+        adf.add(_record_ef("EF01", 0xEF01, 1, FREE, NEVER, emv=True))
         pse.add(adf)
         mf.add(pse)
     uk = key(Kid.UKSSSE)

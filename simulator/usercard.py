@@ -588,7 +588,7 @@ class UserCard:
             rec = ef.find_tag(p1)
         if rec is None:
             return SW_RECORD_NOT_FOUND
-        if ne != len(rec):
+        if ne != len(rec) and not (ef.le_up_to and ne is not None and ne >= len(rec)):
             return _wrong_le(len(rec))
         return rec + OK
 

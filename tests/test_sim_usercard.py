@@ -413,3 +413,15 @@ def test_select_with_no_data_selects_the_mf(card: UserCard) -> None:
     data, status = tx(card, "00A4000000")
     assert status == 0x9000 and data.startswith(b"\x6f")
     assert sw(card, "00B2032806") == 0x6A82  # back at the MF: no SFI 5 here
+
+
+def test_bank_records_follow_emv_le_while_ssc_records_need_the_exact_le() -> None:
+    """§9 bank application: Le 00 returns the whole record (as EMV cards do); §4 SSC records
+    answer 6Cxx to anything but the exact Le."""
+    c = sample_card(3)
+    c.power_on()
+    assert c.transmit(bytes.fromhex("00A4040008A00000033301010100"))[-2:] == b"\x90\x00"
+    rec = c.transmit(bytes.fromhex("00B2010C00"))
+    assert rec[-2:] == b"\x90\x00" and rec[0] == 0x70 and len(rec) - 2 == rec[1] + 2
+    select_ssse(c)
+    assert c.transmit(bytes.fromhex("00B2032800")) == b"\x6c\x06"

@@ -154,7 +154,7 @@ def test_activation(generation: int, fmt: int) -> None:
         # the PAN in full only in the host message
         assert pan(generation) not in json.dumps(result.to_json()) + repr(result)
         assert result.masked_pan == pan(generation)[:6] + "*" * 9 + pan(generation)[-4:]
-        assert result.apdus == {2: 23, 3: 25}[generation]
+        assert result.apdus == {2: 22, 3: 24}[generation]
         # the card: new social security PIN in force, counter full
         assert b.observe() == PinStatus("enabled", 6)
         assert pinops.verify(b.session, NEW.encode()).verified
