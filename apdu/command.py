@@ -89,16 +89,17 @@ class CommandAPDU:
     # -- encoding ----------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        out = bytearray(self.header)
         data, ne = self.data, self.ne
-        if not self.is_extended:
+        if not self.extended and len(data) <= SHORT_LC_MAX and (ne is None or ne <= SHORT_NE_MAX):
+            # The short cases (every SSC command), built in one go: this is the APDU hot path.
             if data:
-                out.append(len(data))
-                out += data
-            if ne is not None:
-                out.append(0 if ne == SHORT_NE_MAX else ne)
-            return bytes(out)
+                raw = bytes((self.cla, self.ins, self.p1, self.p2, len(data))) + data
+                return raw if ne is None else raw + bytes((ne & 0xFF,))
+            if ne is None:
+                return bytes((self.cla, self.ins, self.p1, self.p2))
+            return bytes((self.cla, self.ins, self.p1, self.p2, ne & 0xFF))
         # Extended: Lc is 00 hi lo; Le is 00 hi lo without data, hi lo after data.
+        out = bytearray(self.header)
         if data:
             out += b"\x00" + len(data).to_bytes(2, "big") + data
         if ne is not None:

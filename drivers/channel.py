@@ -40,23 +40,6 @@ class Tracer(Protocol):
     def exchange(self, command: bytes, response: bytes, seconds: float) -> None: ...
 
 
-def encode(command: CommandAPDU) -> bytes:
-    """``command.to_bytes()``, with a fast path for the short cases every SSC command uses.
-
-    The in-process stack must cost at most twice a bare simulated card call (issue 3 §1); the
-    general encoder is kept for the extended cases.  A test checks both agree on every input.
-    """
-    data, ne = command.data, command.ne
-    if command.extended or len(data) > 255 or (ne is not None and ne > 256):
-        return command.to_bytes()
-    if data:
-        head = bytes((command.cla, command.ins, command.p1, command.p2, len(data)))
-        return head + data if ne is None else head + data + bytes((ne & 0xFF,))
-    if ne is None:
-        return bytes((command.cla, command.ins, command.p1, command.p2))
-    return bytes((command.cla, command.ins, command.p1, command.p2, ne & 0xFF))
-
-
 class CardChannel:
     """APDU-level access to the card in ``reader``."""
 
@@ -91,10 +74,10 @@ class CardChannel:
 
     def _exchange(self, command: CommandAPDU) -> bytes:
         """Send ``command``; follow 6Cxx and 61xx; the final data + SW1 SW2."""
-        answer = self._wire(encode(command))
+        answer = self._wire(command.to_bytes())
         sw1 = answer[-2]
         if sw1 == 0x6C:
-            answer = self._wire(encode(command.with_ne(answer[-1] or 256)))
+            answer = self._wire(command.with_ne(answer[-1] or 256).to_bytes())
             sw1 = answer[-2]
             if sw1 == 0x6C:
                 raise ProtocolError("the card answered 6Cxx twice for one command")
@@ -107,9 +90,9 @@ class CardChannel:
         data = bytearray(first[:-2])
         answer = first
         for _ in range(MAX_GET_RESPONSE_ROUNDS):
-            answer = self._wire(encode(get_response(answer[-1] or 256)))
+            answer = self._wire(get_response(answer[-1] or 256).to_bytes())
             if answer[-2] == 0x6C:  # some cards correct the GET RESPONSE length, once
-                answer = self._wire(encode(get_response(answer[-1] or 256)))
+                answer = self._wire(get_response(answer[-1] or 256).to_bytes())
                 if answer[-2] == 0x6C:
                     raise ProtocolError("the card answered 6Cxx twice to GET RESPONSE")
             data += answer[:-2]

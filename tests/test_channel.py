@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from apdu.command import CommandAPDU
 from apdu.commands import read_record, select_by_name
 from apdu.errors import ProtocolError
 from apdu.names import SSSE_NAME
 from apdu.status import RecordNotFound
-from drivers.channel import MAX_GET_RESPONSE_ROUNDS, CardChannel, encode
+from drivers.channel import MAX_GET_RESPONSE_ROUNDS, CardChannel
 from tests.helpers_drivers import ScriptedReader
 
 GET_RESPONSE = bytes.fromhex("00C00000")
@@ -110,17 +108,3 @@ def test_counting_and_tracer_see_every_wire_exchange() -> None:
     assert [c for c, _ in seen] == reader.sent
     channel.reset_count()
     assert channel.apdu_count == 0
-
-
-@given(
-    st.integers(0, 255),
-    st.integers(0, 255),
-    st.binary(max_size=300),
-    st.one_of(st.none(), st.integers(1, 65536)),
-    st.booleans(),
-)
-def test_fast_encoder_equals_the_general_one(
-    ins: int, p1: int, data: bytes, ne: int | None, extended: bool
-) -> None:
-    command = CommandAPDU(0x80, ins, p1, 0x00, data, ne, extended)
-    assert encode(command) == command.to_bytes()
