@@ -1,6 +1,6 @@
 """Per-APDU round trip through pyscard -> pcscd -> Debian's vpcd -> simulator (issue 4).
 
-Side by side in one run: the simulator in vpcd slot 0 and a bare responder (bench.stack
+Side by side in one run: the simulator in vpcd slot 0 and a bare responder (tests.stack
 BareResponder, same VpcdServer code path, no card logic) in slot 1, measured alternately so load on
 the machine hits both alike. Two response sizes, both plain user-card reads so the ratio measures
 the transport and the card OS, not cryptography: 2 bytes (the empty VERIFY of card-profile §6) and
@@ -18,21 +18,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stack import (
+from tests.stack import (
     BARE_ATR,
-    VPCD_PORT,
+    READ_EF08_248,
     Pcscd,
     Server,
+    authenticate_rksse,
     card_atr,
     check_prerequisites,
     issue_user_card,
+    prepare_private_pcscd,
     stack_lock,
     wait_readers,
 )
 
 EMPTY_VERIFY = bytes.fromhex("00200000")
-#: READ BINARY, SFI 8 (EF08, the photo: transparent, read RKSSSE), offset 0, Le F8: 248 + SW.
-READ_EF08_248 = bytes.fromhex("00B08800F8")
 
 
 def _connect(reader: str):  # type: ignore[no-untyped-def]
@@ -41,37 +41,6 @@ def _connect(reader: str):  # type: ignore[no-untyped-def]
     conn = next(r for r in readers() if str(r) == reader).createConnection()
     conn.connect()
     return conn
-
-
-def _send(conn, command: bytes) -> bytes:  # type: ignore[no-untyped-def]
-    """Response data; a 6Cxx (wrong Le, §4) is answered once with the Le the card asked for."""
-    data, sw1, sw2 = conn.transmit(list(command))
-    if sw1 == 0x6C:
-        data, sw1, sw2 = conn.transmit(list(command[:4]) + [sw2])
-    if (sw1, sw2) != (0x90, 0x00):
-        raise RuntimeError(f"{command[:4].hex().upper()} answered {sw1:02X}{sw2:02X}")
-    return bytes(data)
-
-
-def _authenticate_rksse(conn) -> None:  # type: ignore[no-untyped-def]
-    """SELECT SSSE, read the card identification code (EF05 tag 01), then external
-    authentication with RKSSSE (§7.4) through the terminal's SoftwareSam (TEST keys): what a
-    terminal does once before reading EF07/EF08, kept out of the timed loop."""
-    from apdu.atr import historical_bytes
-    from apdu.commands import external_authenticate, get_challenge, read_record, select_by_name
-    from apdu.crypto import Algorithm, Diversification
-    from apdu.names import SSSE_NAME, Kid
-    from terminal.sam.software import SoftwareSam
-
-    _send(conn, bytes(select_by_name(SSSE_NAME)))
-    tlv = _send(conn, bytes(read_record(0x01, by_tag=True, sfi=5, le=256)))
-    card_id = tlv[2 : 2 + tlv[1]]
-    version = _send(conn, bytes(read_record(0x03, by_tag=True, sfi=5, le=256)))[2:]
-    alg = Algorithm.SM4 if version.startswith(b"3") else Algorithm.DES  # §1: 3.00 cards are SM4
-    div = Diversification.for_card(card_id, historical_bytes(bytes(conn.getATR())))
-    challenge = _send(conn, bytes(get_challenge(8)))
-    cryptogram, d = SoftwareSam().external_auth(alg, "RKSSSE", div, challenge)
-    _send(conn, bytes(external_authenticate(Kid.RKSSSE, cryptogram, d)))
 
 
 def _measure(sim, bare, command: bytes, n: int, size: int) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
@@ -119,15 +88,16 @@ def run(quick: bool = False) -> list[dict]:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="sscard-bench-vpcd-") as tmp, stack_lock():
         work = Path(tmp)
+        prepare_private_pcscd(work / "run")  # before the first PC/SC call of this process
         card = issue_user_card(work / "card.json")  # 3rd generation (SM4), the issue default
         pcscd = Pcscd.ensure(work)
-        sim = Server.simulator(work, card, None, VPCD_PORT, verbose=False)
-        bare = Server.bare(work, VPCD_PORT + 1)
+        sim = Server.simulator(work, card, None, pcscd.vpcd_port, verbose=False)
+        bare = Server.bare(work, pcscd.vpcd_port + 1)
         try:
             names = wait_readers([card_atr(card), BARE_ATR])
             sim_conn, bare_conn = _connect(names[0]), _connect(names[1])
             try:
-                _authenticate_rksse(sim_conn)
+                authenticate_rksse(sim_conn)
                 for label, command, size in (
                     ("2-byte response (empty VERIFY)", EMPTY_VERIFY, 2),
                     ("250-byte response (READ BINARY EF08)", READ_EF08_248, 250),

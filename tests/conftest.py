@@ -2,20 +2,41 @@
 
 See tests/pcsc_stack.py for what the fixture offers. It fails (never skips) when the PC/SC stack
 cannot come up, with a message that says what to install.
+
+Before any test runs, :func:`pytest_configure` points this process (and every process it starts)
+at a private pcscd socket when one can be had (tests/stack.py): libpcsclite reads the socket's
+name once per process, so this cannot wait for the fixture.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.pcsc_stack import PcscStack, StackError, running_stack
+from tests.stack import prepare_private_pcscd
+
+_RUN_DIR: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _RUN_DIR
+    _RUN_DIR = Path(tempfile.mkdtemp(prefix="sscard-pcscd-"))
+    prepare_private_pcscd(_RUN_DIR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _RUN_DIR is not None:
+        shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def pcsc_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
-    """pcscd (started only if none runs) + the simulator: user card in slot 0, PSAM in slot 1."""
+    """pcscd (private when possible) + the simulator: user card in slot 0, PSAM in slot 1."""
     try:
         with running_stack(tmp_path_factory.mktemp("pcsc")) as stack:
             yield stack

@@ -1,10 +1,10 @@
 """The ``pcsc_stack`` fixture's machinery: a real pcscd + vpcd + simulator for end-to-end tests.
 
-Process management lives in :mod:`bench.stack` (the vpcd benchmark uses it too); this module issues
-the test cards and wraps start/stop for pytest. Tests that cross PC/SC are never skipped: a missing
-pcscd or vpcd FAILS the test with a message that says ``make install`` (issue 4).
+Process management lives in :mod:`tests.stack` (the vpcd benchmark imports it from there); this
+module issues the test cards and wraps start/stop for pytest. Tests that cross PC/SC are never
+skipped: a missing pcscd or vpcd FAILS the test with a message that says ``make install``.
 
-The fixture (see ``tests/conftest.py``) gives a :class:`bench.stack.PcscStack`:
+The fixture (see ``tests/conftest.py``) gives a :class:`tests.stack.PcscStack`:
 
 - ``stack.readers`` -- PC/SC reader names in slot order; ``stack.card_reader`` (slot 0, a complete
   3rd-generation user card, ``sscard sim issue`` defaults) and ``stack.psam_reader`` (slot 1, an SM4
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.stack import (
+from tests.stack import (
     PcscStack,
     StackError,
     issue_psam,

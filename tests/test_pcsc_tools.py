@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 
 from apdu.names import PSAM_ADF_AID, SSSE_NAME
-from bench.bench_vpcd import READ_EF08_248, _authenticate_rksse
-from bench.stack import BareResponder, PcscStack, reader_states
+from tests.stack import (
+    READ_EF08_248,
+    BareResponder,
+    PcscStack,
+    authenticate_rksse,
+    reader_states,
+)
 
 SELECT_SSSE = "00A404000F" + SSSE_NAME.hex().upper()
 READ_EF05_TAG03 = "00B2032806"  # tag 03, SFI 5 by tag, Le = 4 + 2
@@ -199,7 +204,7 @@ def test_the_vpcd_benchmark_compares_equal_answers_without_crypto(pcsc_stack: Pc
     conn = next(r for r in readers() if str(r) == pcsc_stack.card_reader).createConnection()
     conn.connect()
     try:
-        _authenticate_rksse(conn)
+        authenticate_rksse(conn)
         data, sw1, sw2 = conn.transmit(list(READ_EF08_248))
     finally:
         conn.disconnect()

@@ -17,7 +17,6 @@ import struct
 from pathlib import Path
 
 from apdu.names import SSSE_NAME
-from bench.stack import Pcscd, wait_readers
 from drivers.channel import CardChannel
 from drivers.pcsc import PcscReader
 from simulator.samples import sample_card
@@ -27,6 +26,7 @@ from simulator.vpcd import VpcdServer
 from terminal import pin as pinops
 from terminal.session import CardSession
 from tests.pcsc_stack import PcscStack
+from tests.stack import wait_readers
 
 SELECT_SSSE = bytes.fromhex("00A404000F") + SSSE_NAME + b"\x00"
 PIN_STATUS = bytes.fromhex("00200000")
@@ -128,8 +128,7 @@ def test_pcscd_restart_keeps_the_server_up_and_the_card_intact(pcsc_stack: PcscS
     server_pid = pcsc_stack.server.proc.pid
     if pcsc_stack.pcscd.proc is not None:
         # only a pcscd this test session started is restarted (never the machine's own)
-        pcsc_stack.pcscd.stop()
-        pcsc_stack.pcscd = Pcscd.ensure(tmp_path)
+        pcsc_stack.pcscd.restart()
     else:  # a system pcscd: restart the vpcd side instead, by ejecting and inserting both cards
         pcsc_stack.eject(0)
         pcsc_stack.eject(1)

@@ -1,15 +1,24 @@
 """A real PC/SC stack for tests and benchmarks: pcscd + Debian's vpcd + the simulator (issue 4).
 
-Shared by ``tests/pcsc_stack.py`` (the ``pcsc_stack`` fixture) and ``bench/bench_vpcd.py``. It
-starts ``pcscd -f`` only when none runs, starts the simulator server as a subprocess, waits
-(bounded) until PC/SC shows the virtual readers with the expected cards, and stops only the
-processes it started, by PID.
+Shared by ``tests/pcsc_stack.py`` (the ``pcsc_stack`` fixture) and ``bench/bench_vpcd.py`` (the
+benchmarks import it from here; nothing in ``tests/`` imports ``bench/``).
 
-There is one pcscd per machine and Debian's vpcd slots listen on fixed ports (35963, 35964), so two
-stacks cannot share them: a stack holds an exclusive ``flock`` on :data:`LOCK_PATH` for its whole
-life, and a second test session waits for it (bounded) instead of fighting over the slots.
+**A private pcscd per stack.**  pcsc-lite 1.9's daemon always creates ``/run/pcscd/pcscd.comm``,
+so one machine runs one pcscd, and Debian's vpcd slots listen on fixed ports.  When the process
+may create a mount namespace (root with ``unshare``), a stack instead starts its own ``pcscd -f
+-c <private reader.conf.d>`` inside ``unshare --mount`` with a private directory bind-mounted on
+``/run/pcscd``: the daemon's socket then lives in the stack's work directory, clients find it
+through ``PCSCLITE_CSOCK_NAME`` (read by libpcsclite once per process, so
+:func:`prepare_private_pcscd` must run before the first PC/SC call), the vpcd slots get free
+ports of their own, and further reader drivers (the PIN-pad reader) are registered in the
+private configuration directory without touching ``/etc``.  Two test sessions on one machine
+then never share a reader.
 
-``python -m bench.stack --bare --port P`` serves a bare responder (answers ``90 00`` to every
+Without that permission the stack falls back to the machine's pcscd (started with ``pcscd -f``
+when none runs) and Debian's fixed vpcd ports; a stack then holds an exclusive ``flock`` on
+:data:`LOCK_PATH` for its whole life, and a second test session waits for it (bounded).
+
+``python -m tests.stack --bare --port P`` serves a bare responder (answers ``90 00`` to every
 APDU, through the same :class:`simulator.vpcd.VpcdServer` code path): the floor of the stack.
 """
 
@@ -147,19 +156,131 @@ def _stop_pid(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         proc.wait(grace)
 
 
+#: the environment variable libpcsclite reads (once per process) for the daemon's socket.
+CSOCK_ENV = "PCSCLITE_CSOCK_NAME"
+PCSCD_RUN_DIR = Path("/run/pcscd")
+
+
+def private_pcscd_possible() -> bool:
+    """True when this process may run a pcscd in a mount namespace of its own (root + unshare)."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None or pcscd_binary() is None:
+        return False
+    try:
+        done = subprocess.run([unshare, "--mount", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def prepare_private_pcscd(run_dir: Path) -> Path | None:
+    """Point this process (and its children) at a private pcscd socket in ``run_dir``.
+
+    Must run before the first PC/SC call of the process: libpcsclite reads ``PCSCLITE_CSOCK_NAME``
+    once.  Returns the socket path, or None (and changes nothing) when a private pcscd cannot be
+    started here; :meth:`Pcscd.ensure` then uses the machine's pcscd.
+    """
+    if os.environ.get(CSOCK_ENV):
+        return Path(os.environ[CSOCK_ENV])
+    if not private_pcscd_possible():
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = run_dir / "pcscd.comm"
+    os.environ[CSOCK_ENV] = str(socket_path)
+    return socket_path
+
+
+def free_port_pair() -> int:
+    """A TCP port P such that P and P+1 are free on every interface now (vpcd binds 0.0.0.0)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("0.0.0.0", 0))
+            port = probe.getsockname()[1]
+        if port >= 0xFFFE:
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("0.0.0.0", port))
+                b.bind(("0.0.0.0", port + 1))
+            return int(port)
+        except OSError:
+            continue
+    raise StackError("no free pair of TCP ports for the vpcd slots")
+
+
+def write_reader_conf(conf_dir: Path, name: str, device: str, library: Path,
+                      channel: int | None = None) -> Path:
+    """One reader.conf.d entry (FRIENDLYNAME, DEVICENAME, LIBPATH[, CHANNELID]) in ``conf_dir``."""
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f'FRIENDLYNAME "{name}"', f"DEVICENAME {device}", f"LIBPATH {library}"]
+    if channel is not None:
+        lines.append(f"CHANNELID {channel:#06x}")
+    path = conf_dir / name.lower().replace(" ", "-")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @dataclass
 class Pcscd:
-    """A pcscd we either started (``proc``) or found running (``proc`` None: left alone)."""
+    """A pcscd we started (``proc``), privately or machine-wide, or found running (left alone).
+
+    ``vpcd_port`` is where vpcd's slot 0 listens (slot 1 on the next port); ``conf_dir`` is the
+    private reader.conf.d (None for the machine's pcscd).
+    """
 
     pid: int
     proc: subprocess.Popen[bytes] | None
     log_path: Path | None = None
+    vpcd_port: int = VPCD_PORT
+    conf_dir: Path | None = None
+    socket_path: Path = PCSCD_SOCKET
+
+    @property
+    def private(self) -> bool:
+        return self.conf_dir is not None
 
     @classmethod
     def ensure(cls, workdir: Path, timeout: float = 15.0) -> Pcscd:
+        """A private pcscd when :func:`prepare_private_pcscd` set one up, else the machine's."""
+        socket_env = os.environ.get(CSOCK_ENV)
+        if socket_env:
+            conf_dir = workdir / "reader.conf.d"
+            port = free_port_pair()
+            write_reader_conf(conf_dir, READER_PREFIX, f"/dev/null:{port:#06x}", VPCD_DRIVER,
+                              port)
+            return cls.start_private(workdir, conf_dir, Path(socket_env), port, timeout)
         pid = running_pcscd()
         if pid is not None:
             return cls(pid, None)
+        return cls._start_shared(workdir, timeout)
+
+    @classmethod
+    def start_private(cls, workdir: Path, conf_dir: Path, socket_path: Path, vpcd_port: int,
+                      timeout: float = 15.0) -> Pcscd:
+        """``pcscd -f -c conf_dir`` in a mount namespace whose /run/pcscd is socket_path's dir."""
+        binary = pcscd_binary()
+        if binary is None:
+            raise StackError(f"pcscd is not installed: {INSTALL_HINT}")
+        run_dir = socket_path.parent
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            socket_path.unlink()  # a stale socket of an earlier private pcscd of ours
+        PCSCD_RUN_DIR.mkdir(parents=True, exist_ok=True)  # the bind mount's target
+        script = 'mount --bind "$1" /run/pcscd && exec "$2" -f -c "$3"'
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+               str(run_dir), binary, str(conf_dir)]
+        log_path = workdir / "pcscd.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        found = cls(proc.pid, proc, log_path, vpcd_port, conf_dir, socket_path)
+        found._wait_up(timeout)
+        return found
+
+    @classmethod
+    def _start_shared(cls, workdir: Path, timeout: float) -> Pcscd:
         binary = pcscd_binary()
         if binary is None:
             raise StackError(f"pcscd is not installed: {INSTALL_HINT}")
@@ -168,22 +289,43 @@ class Pcscd:
                 "no pcscd runs and only root can start one here: start pcscd, or run as root"
             )
         log_path = workdir / "pcscd.log"
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [binary, "-f"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        found = cls(proc.pid, proc, log_path)
+        found._wait_up(timeout)
+        return found
+
+    def _wait_up(self, timeout: float) -> None:
+        """Until the daemon's socket exists and vpcd listens (bounded; the log says why not)."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise StackError(f"pcscd -f exited with {proc.returncode}: see {log_path}")
-            if PCSCD_SOCKET.exists() and _port_listening(VPCD_PORT):
-                return cls(proc.pid, proc, log_path)
+            if self.proc.poll() is not None:
+                raise StackError(f"pcscd exited with {self.proc.returncode}: see {self.log_path}")
+            if self.socket_path.exists() and _port_listening(self.vpcd_port):
+                return
             time.sleep(0.05)
-        _stop_pid(proc)
+        _stop_pid(self.proc)
         raise StackError(
-            f"pcscd started but vpcd did not listen on port {VPCD_PORT} within {timeout:.0f} s "
-            f"(see {log_path}): {INSTALL_HINT}"
+            f"pcscd started but vpcd did not listen on port {self.vpcd_port} within "
+            f"{timeout:.0f} s (see {self.log_path}): {INSTALL_HINT}"
         )
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Stop the pcscd we started and start it again with the same socket and readers."""
+        if self.proc is None:
+            raise StackError("this pcscd is the machine's own: it is never restarted by a test")
+        self.stop()
+        assert self.log_path is not None
+        workdir = self.log_path.parent
+        again = (
+            Pcscd.start_private(workdir, self.conf_dir, self.socket_path, self.vpcd_port, timeout)
+            if self.conf_dir is not None
+            else Pcscd._start_shared(workdir, timeout)
+        )
+        self.pid, self.proc = again.pid, again.proc
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -241,7 +383,7 @@ def wait_readers(expected: Sequence[bytes | None], timeout: float = 20.0) -> lis
     raise StackError(
         f"PC/SC did not show the expected vpcd cards within {timeout:.0f} s: want {want}, "
         f"saw {seen}. If a reader shows another ATR, another simulator is connected to "
-        f"vpcd port {VPCD_PORT}; if no 'Virtual PCD' reader is listed: {INSTALL_HINT}"
+        f"the vpcd port; if no 'Virtual PCD' reader is listed: {INSTALL_HINT}"
     )
 
 
@@ -343,7 +485,7 @@ class Server:
 
     @classmethod
     def bare(cls, workdir: Path, port: int, name: str = "bare") -> Server:
-        cmd = [sys.executable, "-m", "bench.stack", "--bare", "--port", str(port)]
+        cmd = [sys.executable, "-m", "tests.stack", "--bare", "--port", str(port)]
         return cls._spawn(cmd, workdir / f"{name}.log", None)
 
     @classmethod
@@ -391,12 +533,55 @@ def issue_psam(path: Path, *, sm4: bool = False) -> Path:
     return path
 
 
+# --- raw exchanges through pyscard (benchmarks and tool tests) ------------------------------------
+
+#: READ BINARY, SFI 8 (EF08, the photo: transparent, read RKSSSE), offset 0, Le F8: 248 + SW.
+READ_EF08_248 = bytes.fromhex("00B08800F8")
+
+
+def send_checked(conn, command: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    """Response data; a 6Cxx (wrong Le, §4) is answered once with the Le the card asked for."""
+    data, sw1, sw2 = conn.transmit(list(command))
+    if sw1 == 0x6C:
+        data, sw1, sw2 = conn.transmit(list(command[:4]) + [sw2])
+    if (sw1, sw2) != (0x90, 0x00):
+        raise RuntimeError(f"{command[:4].hex().upper()} answered {sw1:02X}{sw2:02X}")
+    return bytes(data)
+
+
+def authenticate_rksse(conn) -> None:  # type: ignore[no-untyped-def]
+    """SELECT SSSE, read the card identification code (EF05 tag 01), then external
+    authentication with RKSSSE (§7.4) through the terminal's SoftwareSam (TEST keys): what a
+    terminal does once before reading EF07/EF08, kept out of the timed loop."""
+    from apdu.atr import historical_bytes
+    from apdu.commands import external_authenticate, get_challenge, read_record, select_by_name
+    from apdu.crypto import Algorithm, Diversification
+    from apdu.names import SSSE_NAME, Kid
+    from terminal.sam.software import SoftwareSam
+
+    send_checked(conn, bytes(select_by_name(SSSE_NAME)))
+    tlv = send_checked(conn, bytes(read_record(0x01, by_tag=True, sfi=5, le=256)))
+    card_id = tlv[2 : 2 + tlv[1]]
+    version = send_checked(conn, bytes(read_record(0x03, by_tag=True, sfi=5, le=256)))[2:]
+    alg = Algorithm.SM4 if version.startswith(b"3") else Algorithm.DES  # §1: 3.00 cards are SM4
+    div = Diversification.for_card(card_id, historical_bytes(bytes(conn.getATR())))
+    challenge = send_checked(conn, bytes(get_challenge(8)))
+    cryptogram, d = SoftwareSam().external_auth(alg, "RKSSSE", div, challenge)
+    send_checked(conn, bytes(external_authenticate(Kid.RKSSSE, cryptogram, d)))
+
+
 # --- the whole stack ------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
 def stack_lock(timeout: float = 240.0) -> Iterator[None]:
-    """Exclusive use of pcscd's vpcd slots across processes (another test session waits)."""
+    """Exclusive use of the machine's vpcd slots across processes (another session waits).
+
+    A private pcscd (:func:`prepare_private_pcscd`) has slots of its own: no lock is taken.
+    """
+    if os.environ.get(CSOCK_ENV):
+        yield
+        return
     fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
@@ -501,12 +686,13 @@ class PcscStack:
 def start_stack(
     workdir: Path, card_path: Path, psam_path: Path, timeout: float = 20.0
 ) -> PcscStack:
-    """Bring up pcscd (if none runs) and the simulator; the caller holds :func:`stack_lock`."""
+    """Bring up pcscd (a private one, or the machine's) and the simulator; the caller holds
+    :func:`stack_lock`."""
     check_prerequisites()
     workdir.mkdir(parents=True, exist_ok=True)
     atrs = [card_atr(card_path), card_atr(psam_path)]
     pcscd = Pcscd.ensure(workdir)
-    server = Server.simulator(workdir, card_path, psam_path)
+    server = Server.simulator(workdir, card_path, psam_path, port=pcscd.vpcd_port)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -536,7 +722,7 @@ def stop_stack(stack: PcscStack) -> None:
 def _serve_bare(argv: Sequence[str] | None = None) -> int:
     from simulator.vpcd import VpcdServer
 
-    p = argparse.ArgumentParser(prog="python -m bench.stack")
+    p = argparse.ArgumentParser(prog="python -m tests.stack")
     p.add_argument("--bare", action="store_true", required=True)
     p.add_argument("--port", type=int, default=VPCD_PORT)
     args = p.parse_args(argv)
