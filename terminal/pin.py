@@ -57,7 +57,7 @@ from apdu.errors import PolicyError, ResponseFormatError, SSCardError, TlvError,
 from apdu.keys import key_name_for_kid
 from apdu.names import SFI_EF05, Kid
 from apdu.tlv import simple_record
-from terminal.pinpolicy import PinInput, PinPolicy, card_format_ok, same_pin
+from terminal.pinpolicy import INITIAL_PIN, PinInput, PinPolicy, card_format_ok, same_pin
 from terminal.pinsource import PinSource, wipe
 from terminal.pinstatus import PinStatus, pin_status
 from terminal.session import CardSession
@@ -316,6 +316,65 @@ def reset(
     n = commands.MAC_LEN
     _send(session, commands.pin_reset(data[:-n], data[-n:]))
     return PinOpResult("reset", session.channel.apdu_count - start)
+
+
+# --- the initial PIN probe (issue 9 §4) -------------------------------------------------------------
+
+#: the probe refuses when this many tries or fewer are left: a changed PIN loses one.
+PROBE_MIN_TRIES = 3
+
+PROBE_CAVEAT = (
+    "the probe sends VERIFY 123456 once: if the PIN was changed, that uses one try, which "
+    "comes back at the holder's next correct entry"
+)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the initial-PIN probe found: ``still_set`` or ``changed``, and the tries left."""
+
+    initial_pin: Literal["still_set", "changed"]
+    tries_left: int | None
+    apdus: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"initial_pin": self.initial_pin, "tries_left": self.tries_left,
+                "apdus": self.apdus}
+
+
+def probe_initial_pin(
+    session: CardSession, *, known_status: PinStatus | None = None, initial: bytes = INITIAL_PIN
+) -> ProbeResult:
+    """Is the initial PIN 123456 still set?  ONE VERIFY 123456, only when it is safe (§6).
+
+    The caller has told the holder :data:`PROBE_CAVEAT` first.  A PIN that is not enabled is
+    the regional initial state: nothing is sent.  Refused (:class:`PolicyError`, nothing sent)
+    when :data:`PROBE_MIN_TRIES` - 1 or fewer tries are left; a blocked PIN raises
+    :class:`~apdu.status.PinBlocked`.  Never retried.
+    """
+    start = session.channel.apdu_count
+    if known_status is None:
+        st = status_of(session)
+    else:
+        ensure_ssse(session)
+        st = known_status
+    _refuse_blocked(st)
+    if st.state == "not_enabled":
+        return ProbeResult("still_set", None, session.channel.apdu_count - start)
+    tries = st.tries_left if st.tries_left is not None else 0
+    if tries < PROBE_MIN_TRIES:
+        raise PolicyError(
+            f"refusing to probe the initial PIN: only {tries} "
+            f"{'try' if tries == 1 else 'tries'} left (a changed PIN would lose one more)"
+        )
+    resp = session.channel.transmit(commands.verify(pin_encode(initial)))
+    used = session.channel.apdu_count - start
+    if resp.sw == status.SUCCESS:
+        return ProbeResult("still_set", tries, used)
+    if resp.sw & 0xFFF0 == 0x63C0:
+        return ProbeResult("changed", resp.sw & 0x0F, used)
+    status.check(resp.sw, commands.INS_VERIFY)
+    raise ResponseFormatError(f"VERIFY answered {resp.sw:04X}")
 
 
 def explain(exc: SSCardError) -> str:
