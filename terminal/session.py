@@ -128,9 +128,10 @@ class CardSession:
     """One card in one reader, as the terminal sees it (§12).
 
     ``sam`` is optional: without it a 3.00 card still reads EF05 (§1) and genuineness cannot be
-    proved.  ``mf_retry`` enables the [one source] quirk of §2: some COS only find SSSE after
-    ``SELECT MF``; when on, a SELECT SSSE that answers "not found" is retried once after
-    ``00 A4 00 00 02 3F00`` (two extra command APDUs, counted by the channel like any other).
+    proved.  ``mf_retry`` handles the quirk of §2 (a second source in the real-card corpus: a
+    Zhejiang kiosk's "Henbao" cards): some COS only find SSSE after ``SELECT MF``, so a SELECT
+    SSSE that answers "not found" is retried once after ``00 A4 00 00 02 3F00`` (two extra
+    command APDUs, only on that failure; on by default, ``mf_retry=False`` turns it off).
     ``read_strategy`` is how the read takes EF05/EF06 (:mod:`terminal.reading`: ``auto``,
     ``by-tag``, ``multi-record``).
     """
@@ -140,7 +141,7 @@ class CardSession:
         channel: CardChannel,
         sam: SecurityModule | None = None,
         *,
-        mf_retry: bool = False,
+        mf_retry: bool = True,
         zhejiang_rule: bool = True,
         read_strategy: str = "auto",
     ) -> None:

@@ -198,14 +198,19 @@ def test_long_name_is_tag_09_followed_by_tag_4e() -> None:
 
 
 def test_unknown_card_without_ssse_is_not_supported() -> None:
-    s = _scripted([b"\x6a\x82"])
+    s = _scripted([b"\x6a\x82", b"\x6a\x82", b"\x6a\x82"])
     with pytest.raises(CardNotSupportedError, match="no social security application"):
         read_card(s)
-    assert s.channel.apdu_count == 1  # no MF retry unless configured
+    assert s.channel.apdu_count == 3  # SELECT SSSE, SELECT MF, SELECT SSSE once more
+    off = _scripted([b"\x6a\x82"], mf_retry=False)
+    with pytest.raises(CardNotSupportedError):
+        read_card(off)
+    assert off.channel.apdu_count == 1
 
 
-def test_mf_retry_selects_mf_then_ssse_again_when_configured() -> None:
-    s = _scripted([b"\x6a\x82", OK, _fci(3)], mf_retry=True)
+def test_mf_retry_selects_mf_then_ssse_again() -> None:
+    """A second source (a Zhejiang kiosk's 'Henbao' cards) needs SELECT MF first: on by default."""
+    s = _scripted([b"\x6a\x82", OK, _fci(3)])
     info = s.select_ssse()
     assert info.algorithm.name == "SM4" and info.dir_sfi == 0x0B
     assert s.channel.apdu_count == 3
