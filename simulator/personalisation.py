@@ -34,6 +34,7 @@ from pydantic import (
     SecretStr,
     field_validator,
 )
+
 from apdu import areas
 from apdu.codec import TEXT_CODEC
 from apdu.elements import (
@@ -371,7 +372,7 @@ def notices(p: Personalisation) -> list[str]:
     if not inst.upper().startswith(INSTITUTION_PREFIX):
         out.append(f"init_institution: {inst} does not start with {INSTITUTION_PREFIX} (§4)")
     if not _digits(inst):
-        out.append(f"init_institution: {inst} holds non-BCD bytes (written as hex, like real cards)")
+        out.append(f"init_institution: {inst} holds non-BCD bytes (written as hex, as real cards)")
     if c.card_type not in CARD_TYPES:
         out.append(f"card_type: {c.card_type!r} is not one of {', '.join(CARD_TYPES)}")
     return [line for line in out if line]

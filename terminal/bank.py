@@ -200,7 +200,7 @@ def read_bank_record(channel: CardChannel) -> BankRecord:
     )
 
 
-# --- the EMV route: GET PROCESSING OPTIONS and the AFL ---------------------------------------------
+# --- the EMV route: GET PROCESSING OPTIONS and the AFL --------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,7 @@ class Facts:
         return "fail", f"EF06 could not be opened, the holder's data is not proved ({why})"
 
 
-# --- helpers ----------------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
 
 def area_name(code: str, year: int | None = None) -> str | None:
@@ -235,7 +235,7 @@ def check_ssn_birth_date(f: Facts) -> Outcome:
         return "fail", f"SSN birth date {ssn[6:14]} is not a calendar date"
     born = f.holder.birth_date
     if born is None:
-        return "warn", "EF06 birth date (tag 0D) is not personalised: nothing to compare the SSN with"
+        return "warn", "EF06 birth date (tag 0D) not personalised: nothing to compare the SSN with"
     if in_ssn != born:
         return "fail", f"SSN says {in_ssn.isoformat()}, EF06 tag 0D says {born.isoformat()}"
     return "pass", f"SSN and EF06 agree: {born.isoformat()}"

@@ -75,7 +75,7 @@ _HEADER_UNBLOCK = bytes((0x84, commands.INS_PIN_UNBLOCK_RESET, 0x00, commands.P2
 _HEADER_RESET = bytes((0x84, commands.INS_PIN_UNBLOCK_RESET, 0x00, commands.P2_RESET))
 
 
-# --- results -------------------------------------------------------------------------------------
+# --- results --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class PinOpResult:
         return {"result": "ok", "operation": self.operation, "apdus": self.apdus}
 
 
-# --- helpers -------------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
 
 def ensure_ssse(session: CardSession) -> Algorithm:
@@ -160,7 +160,7 @@ def _send(session: CardSession, command: CommandAPDU) -> None:
     status.check(resp.sw, command.ins)
 
 
-# --- §6 verify and change ------------------------------------------------------------------------
+# --- §6 verify and change -------------------------------------------------------------------------
 
 
 def verify(
@@ -235,7 +235,7 @@ def change(
     return PinOpResult("change", session.channel.apdu_count - start)
 
 
-# --- §6/§7.6 unblock and reset -------------------------------------------------------------------
+# --- §6/§7.6 unblock and reset --------------------------------------------------------------------
 
 
 def read_card_id(session: CardSession) -> bytes:
@@ -318,7 +318,7 @@ def reset(
     return PinOpResult("reset", session.channel.apdu_count - start)
 
 
-# --- the initial PIN probe (issue 9 §4) -------------------------------------------------------------
+# --- the initial PIN probe (issue 9 §4) -----------------------------------------------------------
 
 #: the probe refuses when this many tries or fewer are left: a changed PIN loses one.
 PROBE_MIN_TRIES = 3

@@ -143,7 +143,7 @@ class TraceFile:
 
 
 def load(path: Path) -> TraceFile:
-    """Parse a corpus file: ``#`` headers, then the exchanges (:func:`drivers.replay.parse_text`)."""
+    """Parse a corpus file: ``#`` headers, then the exchanges (``drivers.replay.parse_text``)."""
     text = path.read_text(encoding="utf-8")
     headers: dict[str, list[str]] = {}
     expects: dict[str, str] = {}
@@ -165,7 +165,7 @@ def corpus() -> list[Path]:
     return sorted(DATA_DIR.glob("*.trace"))
 
 
-# --- the card ---------------------------------------------------------------------------------------
+# --- the card -------------------------------------------------------------------------------------
 
 
 def _records_from_exchanges(exchanges: list[tuple[bytes, bytes]]) -> dict[tuple[int, int], bytes]:

@@ -8,10 +8,9 @@ import pytest
 
 from apdu import commands
 from apdu.errors import DataFormatError
-from apdu.tlv import ber_encode
-from simulator.samples import sample_personalisation
-from apdu.tlv import ber_decode_one
+from apdu.tlv import ber_decode_one, ber_encode
 from drivers.trace import RecordingTracer
+from simulator.samples import sample_personalisation
 from terminal.bank import (
     BANK_SFIS,
     mask_pan,

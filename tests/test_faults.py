@@ -40,13 +40,13 @@ from terminal import pin as pinops
 from terminal.bankhost import LoopbackBankHost
 from terminal.inspect import inspect_card
 from terminal.pinsource import ListPinSource
+from terminal.policy import SalePolicy
 from terminal.reading import read_card
 from terminal.sam.base import SecurityModule
 from terminal.sam.psam import PsamSam
 from terminal.sam.software import SoftwareSam
 from terminal.session import CardSession
 from terminal.workflows.activation import activate
-from terminal.policy import SalePolicy
 from terminal.workflows.pharmacy import pharmacy
 
 TODAY = dt.date(2026, 1, 1)
@@ -98,8 +98,10 @@ WORKFLOWS: dict[str, Workflow] = {
     "change": Workflow(lambda s: pinops.change(s, INITIAL, NEW), on_disk=True),
     "unblock": Workflow(pinops.unblock, spent_tries=6, on_disk=True),
     "reset": Workflow(lambda s: pinops.reset(s, NEW), spent_tries=2, on_disk=True),
-    "pharmacy": Workflow(lambda s: pharmacy(s, ListPinSource([INITIAL]), today=TODAY, policy=ACCEPT_INITIAL),
-                         on_disk=True),
+    "pharmacy": Workflow(
+        lambda s: pharmacy(s, ListPinSource([INITIAL]), today=TODAY, policy=ACCEPT_INITIAL),
+        on_disk=True,
+    ),
     "activation": Workflow(_activation, on_disk=True),
 }
 

@@ -54,12 +54,12 @@ from terminal.bank import parse_bank_record, read_bank_record
 from terminal.bankhost import LoopbackBankHost
 from terminal.inspect import inspect_card
 from terminal.pinsource import ListPinSource
+from terminal.policy import SalePolicy
 from terminal.reading import read_card
 from terminal.sam.psam import PsamSam
 from terminal.sam.software import SoftwareSam
 from terminal.session import CardSession, parse_ssse_fci
 from terminal.workflows.activation import activate
-from terminal.policy import SalePolicy
 from terminal.workflows.pharmacy import pharmacy
 
 #: tlv, codec, fci, bank, vpcd + 9 workflows x 2 cards + 2 PSAMs.

@@ -111,7 +111,8 @@ def test_the_initial_pin_is_refused_before_any_verify(generation: int) -> None:
         source = ListPinSource([INITIAL])
         with pytest.raises(InitialPinRefused) as info:
             pharmacy(b.session, source)
-        assert "-35 初始密码不能交易" in str(info.value) and "no PIN try was used" in str(info.value)
+        text = str(info.value)
+        assert "-35 初始密码不能交易" in text and "no PIN try was used" in text
         assert str(info.value) == INITIAL_PIN_MESSAGE
         assert info.value.exit_code == 1 and info.value.national_code == -35
         # no VERIFY with PIN data ever reached the card; only the empty status query

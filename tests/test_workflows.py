@@ -24,9 +24,9 @@ from terminal.bankhost import LoopbackBankHost
 from terminal.pinblock import PinKey
 from terminal.pinsource import ListPinSource
 from terminal.pinstatus import PinStatus
+from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
 from terminal.workflows import CheckFailed, WorkflowRefused
 from terminal.workflows.activation import BankHostRefused, HolderMismatch, activate
-from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
 from terminal.workflows.pharmacy import pharmacy
 from tests.helpers_checks import with_fci, with_state
 from tests.helpers_pin import (

@@ -32,7 +32,8 @@ The security module (card-profile §7, §11), by a table of choices rather than 
 ``--sim`` gets the software SAM holding the published TEST keys (so a simulated 3.00 card reads
 with no options) and ``--reader`` gets none (a 3.00 card still yields EF05 and the read says that
 EF06 needs a SAM).  Without a security module every command says so on stderr (``sscard: note:
-no security module (SAM): the card's genuineness is unverified``): issue 9, fail closed.  The terminal never imports the simulator: ``--sim`` is hosted by
+no security module (SAM): the card's genuineness is unverified``): issue 9, fail closed.
+The terminal never imports the simulator: ``--sim`` is hosted by
 :func:`drivers.open.open_reader`.
 """
 

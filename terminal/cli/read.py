@@ -7,7 +7,8 @@
   verdict ``ok``; 1 for ``failed`` (a check failed) and ``unverified`` (nothing failed, but the
   card's genuineness or the holder's data was not proved: a line says what); 2 for usage or I/O.
 - ``status``: the activation status of :mod:`terminal.activation`; ``--probe-initial-pin`` asks
-  the card once whether the initial PIN 123456 is still set (:func:`terminal.pin.probe_initial_pin`).
+  the card once whether the initial PIN 123456 is still set
+  (:func:`terminal.pin.probe_initial_pin`).
 
 JSON schemas (stable; keys are only ever added):
 
@@ -149,7 +150,8 @@ def status(opts: CardOptions, probe: bool) -> None:
         assert result is not None
         apdus = found.apdus
         if probe and found.card is not None and found.pin is not None:
-            if found.pin.state == "enabled" and (found.pin.tries_left or 0) >= pinops.PROBE_MIN_TRIES:
+            tries = found.pin.tries_left or 0
+            if found.pin.state == "enabled" and tries >= pinops.PROBE_MIN_TRIES:
                 click.echo(f"sscard: note: {pinops.PROBE_CAVEAT}", err=True)
             before = session.channel.apdu_count
             if found.bank_application is not None:

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import click
 
 from apdu.errors import SSCardError
+from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options, open_session
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
-from terminal.checks import CHECKS
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource
 from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
