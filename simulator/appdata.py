@@ -60,6 +60,11 @@ def sample_app_data(p: Personalisation) -> dict[str, Any]:
     }
 
 
+def tree_path(f: AppFile) -> str:
+    """Where a declared file sits in the simulator's tree ("MF/SSSE/EF08", "MF/SSSE/DF04/EF05")."""
+    return f"MF/{f.path}" if f.df == "SSSE" else f"MF/SSSE/{f.path}"
+
+
 def _file_records(f: AppFile, values: Any, pad: int) -> list[bytes]:
     if f.structure == "cyclic":
         if not isinstance(values, list):
@@ -97,7 +102,7 @@ def app_contents(p: Personalisation, extension: Extension | None = None
     out: dict[str, list[bytes] | bytes] = {}
     for df in APP_DFS:
         for f in df.files:
-            path = f"MF/SSSE/{f.path}"
+            path = tree_path(f)
             if f.structure == "binary":
                 out[path] = bytes(f.size)
             else:
@@ -105,7 +110,7 @@ def app_contents(p: Personalisation, extension: Extension | None = None
                                                         else {}), pad)
     if extension is not None:
         for f in extension.files:
-            out[f"MF/SSSE/{f.path}"] = _file_records(f, extension.samples.get(f.path, {}), pad)
+            out[tree_path(f)] = _file_records(f, extension.samples.get(f.path, {}), pad)
     return out
 
 

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from apdu.errors import SSCardError
-from apdu.images import PHOTO_MAX, ImageFormatError, check_image
+from apdu.images import PHOTO_MAX, ImageFormatError, ImageTruncated, check_image
 
 #: Portrait size in pixels: the 358x441 proportions of the card photo, scaled down.
 SIZE = (102, 126)
@@ -61,6 +61,8 @@ def checked_photo(data: bytes, where: str = "photo") -> bytes:
         raise PhotoError(f"{where}: {len(data)} bytes, EF08 holds at most {PHOTO_MAX}")
     try:
         info = check_image(data)
+    except ImageTruncated as exc:
+        raise PhotoError(f"{where}: truncated image ({exc})") from None
     except ImageFormatError as exc:
         raise PhotoError(f"{where}: {exc}") from None
     return bytes(data[: info.end])
