@@ -62,8 +62,28 @@ class Vector:
     value: Value
 
 
+class _Declared:
+    """What items and log fields share: a codec chosen by the declared format, and a label."""
+
+    __slots__ = ()
+    format: Format
+    zh: str
+    en: str
+
+    @property
+    def codec(self) -> Codec:
+        return FORMATS[self.format]
+
+    @property
+    def named(self) -> bool:
+        return bool(self.zh)
+
+    def _label(self, fallback: str) -> str:
+        return f"{self.zh} {self.en}" if self.zh else fallback
+
+
 @dataclass(frozen=True, slots=True)
-class Element:
+class Element(_Declared):
     """One data item of a record EF: one SIMPLE-TLV record ``tag len value`` (§4).
 
     ``size`` is the maximum value length in bytes (exact for the fixed formats).  ``field`` is
@@ -82,20 +102,12 @@ class Element:
     @property
     def label(self) -> str:
         """Chinese and English name, or "tag XX" for an item no public source names."""
-        return f"{self.zh} {self.en}" if self.zh else f"tag {self.tag:02X}"
+        return self._label(f"tag {self.tag:02X}")
 
     @property
     def le(self) -> int:
         """The exact Le of READ RECORD for a full-size item: value + tag + length (§4)."""
         return self.size + 2
-
-    @property
-    def codec(self) -> Codec:
-        return FORMATS[self.format]
-
-    @property
-    def named(self) -> bool:
-        return bool(self.zh)
 
     @property
     def sourced(self) -> bool:
@@ -104,7 +116,7 @@ class Element:
 
 
 @dataclass(frozen=True, slots=True)
-class Field:
+class Field(_Declared):
     """One field of a fixed-layout record (the cyclic log files): no tag, a fixed size."""
 
     field: str
@@ -116,11 +128,7 @@ class Field:
 
     @property
     def label(self) -> str:
-        return f"{self.zh} {self.en}" if self.zh else self.field
-
-    @property
-    def codec(self) -> Codec:
-        return FORMATS[self.format]
+        return self._label(self.field)
 
 
 def _v(raw_hex: str, value: Value) -> Vector:

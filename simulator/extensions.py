@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.extensions import MAX_TEXT, Extension, ExtensionError, parse_extension
+from simulator.smallfile import read_small_file
 from simulator.store import CardFileError
 
 __all__ = ["ExtensionError", "card_extension", "extension_of", "read_extension_file"]
@@ -45,15 +46,7 @@ def card_extension(personalisation: dict[str, Any]) -> Extension | None:
 def read_extension_file(path: str | os.PathLike[str]) -> str:
     """The text of a declaration file, checked; ExtensionError (one line) when it is not one."""
     p = Path(path)
-    try:
-        if not p.is_file():
-            raise ExtensionError(f"extension {p}: not a regular file")
-        with p.open("rb") as fh:
-            raw = fh.read(MAX_TEXT + 1)
-    except OSError as exc:
-        raise ExtensionError(f"extension {p}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_TEXT:
-        raise ExtensionError(f"extension {p}: more than {MAX_TEXT} bytes")
+    raw = read_small_file(p, MAX_TEXT, "extension", ExtensionError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

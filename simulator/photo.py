@@ -20,6 +20,7 @@ from pathlib import Path
 
 from apdu.errors import SSCardError
 from apdu.images import PHOTO_MAX, ImageFormatError, ImageTruncated, check_image
+from simulator.smallfile import read_small_file
 
 #: Portrait size in pixels: the 358x441 proportions of the card photo, scaled down.
 SIZE = (102, 126)
@@ -70,18 +71,12 @@ def checked_photo(data: bytes, where: str = "photo") -> bytes:
 
 def load_photo(path: str | os.PathLike[str]) -> bytes:
     """Read and check a photo file (a regular file of at most 4 KB holding a JPEG or BMP)."""
-    p = Path(path)
     try:
-        if not p.is_file():
-            raise PhotoError(f"photo {p}: not a regular file")
-        with p.open("rb") as fh:
-            data = fh.read(PHOTO_MAX + 1)
-    except OSError as exc:
-        raise PhotoError(f"photo {p}: {exc.strerror or exc}") from None
-    if len(data) > PHOTO_MAX:
-        raise PhotoError(f"photo {p}: more than {PHOTO_MAX} bytes; EF08 holds at most "
-                         f"{PHOTO_MAX} (compress it)")
-    return checked_photo(data, f"photo {p}")
+        data = read_small_file(path, PHOTO_MAX, "photo", PhotoError)
+    except PhotoError as exc:
+        raise PhotoError(f"{exc}; EF08 holds at most {PHOTO_MAX} (compress it)"
+                         if "more than" in str(exc) else str(exc)) from None
+    return checked_photo(data, f"photo {Path(path)}")
 
 
 def ef08_content(photo: bytes | None, size: int) -> bytes:

@@ -293,3 +293,13 @@ def test_a_card_file_with_a_broken_declaration_is_a_bad_card_file(tmp_path: Path
 
 def test_ssse_name_unchanged() -> None:  # the extension never touches SSSE's national files
     assert SSSE_NAME.hex().upper() == "7378312E73682EC9E7BBE1B1A3D5CF"
+
+
+def test_the_readme_extension_session_runs_as_shown(tmp_path: Path) -> None:
+    from tests.test_readme import _block_starting, _run, _session
+
+    (tmp_path / "apdu" / "regions").mkdir(parents=True)
+    (tmp_path / "apdu" / "regions" / "jiangsu.toml").write_text(JIANGSU_TEXT, "utf-8")
+    block = _block_starting("$ sscard sim issue --out js.json --extension")
+    for command, expected in _session(block):
+        assert _run(command, tmp_path).splitlines() == expected, command
