@@ -87,16 +87,20 @@ def test_p2_06_returns_from_the_last_down_to_p1() -> None:
 
 
 def test_a_multi_record_read_of_more_than_256_bytes_says_more_data() -> None:
-    """The DF04 transaction log (30 records of 23 bytes): whole records up to Ne, then 6310."""
-    card = _t1(2)
+    """A transaction log of 12 records of 28 bytes (336): whole records up to Ne, then 6310."""
+    from simulator.state import CardState
+
+    data = sample_card(2, t0=False).state().model_dump()
+    data["files"]["MF/SSSE/DF04/EF08"]["records"] = [bytes((i,)) * 28 for i in range(12)]
+    card = UserCard(CardState.model_validate(data))
+    card.power_on()
     select_ssse(card)
     tx(card, "00A4040006D1560000050300")
     assert sw(card, "0020000003123456") == 0x9000
-    data, status = tx(card, "00B2014500")
-    assert status == 0x6310 and len(data) == 11 * 23
-    data, status = tx(card, "00B2004500")  # P1 00: from the current record (the last returned)
-    assert status == 0x6310 and len(data) == 11 * 23
-    assert tx(card, "00B21E4400")[1] == 0x9000
+    data_, status = tx(card, "00B2014500")
+    assert status == 0x6310 and len(data_) == 9 * 28
+    data_, status = tx(card, "00B2004500")  # P1 00: from the current record (the last returned)
+    assert status == 0x9000 and len(data_) == 4 * 28 and data_[0] == 8
 
 
 @pytest.mark.parametrize(
