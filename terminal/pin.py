@@ -324,8 +324,8 @@ def reset(
 PROBE_MIN_TRIES = 3
 
 PROBE_CAVEAT = (
-    "the probe sends VERIFY 123456 once: if the PIN was changed, that uses one try, which "
-    "comes back at the holder's next correct entry"
+    "initial PIN probe: VERIFY 123456 is sent once; if the PIN was changed, that uses one try, "
+    "which comes back at the holder's next correct entry"
 )
 
 
