@@ -182,17 +182,23 @@ def parse_bank_record(record: bytes) -> BankRecord | None:
     )
 
 
+def _pan_record(channel: CardChannel, sfi: int, number: int) -> BankRecord | None:
+    """READ RECORD ``number`` of ``sfi`` (Le 00): the bank record when it holds a PAN; None for
+    a record without one, or none at all (``6A83``, ``6A82``, ``6A86``)."""
+    resp = channel.transmit(read_record(number, by_tag=False, sfi=sfi))
+    if resp.sw in NO_RECORD_SW:
+        return None
+    status.check(resp.sw, INS_READ_RECORD)
+    return parse_bank_record(resp.data)
+
+
 def read_bank_record(channel: CardChannel) -> BankRecord:
     """Read record 1 of SFI 1, 2, 3 in turn until one holds a PAN (1 to 3 APDUs).
 
     The bank ADF must be selected.  Raises :class:`apdu.status.RecordNotFound` when none does.
     """
     for sfi in BANK_SFIS:
-        resp = channel.transmit(read_record(1, by_tag=False, sfi=sfi))
-        if resp.sw in NO_RECORD_SW:
-            continue
-        status.check(resp.sw, INS_READ_RECORD)
-        record = parse_bank_record(resp.data)
+        record = _pan_record(channel, sfi, 1)
         if record is not None:
             return record
     raise status.RecordNotFound(
@@ -258,11 +264,7 @@ def read_bank_record_via_gpo(channel: CardChannel) -> BankRecord:
     options = parse_gpo(answer)
     for sfi, first, last in options.afl:
         for number in range(first, last + 1):
-            resp = channel.transmit(read_record(number, by_tag=False, sfi=sfi))
-            if resp.sw in NO_RECORD_SW:
-                continue
-            status.check(resp.sw, INS_READ_RECORD)
-            record = parse_bank_record(resp.data)
+            record = _pan_record(channel, sfi, number)
             if record is not None:
                 return record
     raise status.RecordNotFound(

@@ -155,6 +155,18 @@ def _refuse_blocked(st: PinStatus) -> None:
         raise status.PinBlocked(status.AUTH_METHOD_BLOCKED, commands.INS_VERIFY)
 
 
+def _usable_status(session: CardSession, known: PinStatus | None) -> PinStatus:
+    """The PIN state (the empty VERIFY unless the caller ``known`` it), the SSSE selected; a
+    blocked PIN raises :class:`~apdu.status.PinBlocked` before anything else is sent."""
+    if known is None:
+        st = status_of(session)
+    else:
+        ensure_ssse(session)
+        st = known
+    _refuse_blocked(st)
+    return st
+
+
 def _send(session: CardSession, command: CommandAPDU) -> None:
     resp = session.channel.transmit(command)
     status.check(resp.sw, command.ins)
@@ -179,12 +191,7 @@ def verify(
     is not 4..16 digits: nothing sent).
     """
     start = session.channel.apdu_count
-    if known_status is None:
-        st = status_of(session)
-    else:
-        ensure_ssse(session)
-        st = known_status
-    _refuse_blocked(st)
+    st = _usable_status(session, known_status)
     if st.state == "not_enabled":
         return VerifyResult("not_enabled", None, session.channel.apdu_count - start)
     entry = _take(pin, PROMPT_PIN)
@@ -225,12 +232,7 @@ def change(
     finally:
         _forget(old_pin, new_pin)
     start = session.channel.apdu_count
-    if known_status is None:
-        st = status_of(session)
-    else:
-        ensure_ssse(session)
-        st = known_status
-    _refuse_blocked(st)
+    _usable_status(session, known_status)  # a blocked PIN: the old PIN is not sent
     _send(session, commands.change_pin(old_block, new_block))
     return PinOpResult("change", session.channel.apdu_count - start)
 
@@ -353,12 +355,7 @@ def probe_initial_pin(
     :class:`~apdu.status.PinBlocked`.  Never retried.
     """
     start = session.channel.apdu_count
-    if known_status is None:
-        st = status_of(session)
-    else:
-        ensure_ssse(session)
-        st = known_status
-    _refuse_blocked(st)
+    st = _usable_status(session, known_status)
     if st.state == "not_enabled":
         return ProbeResult("still_set", None, session.channel.apdu_count - start)
     tries = st.tries_left if st.tries_left is not None else 0
