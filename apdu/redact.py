@@ -47,7 +47,12 @@ def describe_control(code: int, request: bytes, feature: int | None = None) -> s
     from apdu import part10  # apdu.part10 imports apdu.commands, as this module does
 
     raw = bytes(request)
-    name = part10.feature_name(feature) if feature is not None else "?"
+    if feature is not None:
+        name = part10.feature_name(feature)
+    elif code in (part10.CM_IOCTL_GET_FEATURE_REQUEST, part10.CM_IOCTL_GET_FEATURE_REQUEST_WINDOWS):
+        name = "GET_FEATURE_REQUEST"
+    else:
+        name = "?"
     head = f"CONTROL {code:08X} {name}"
     if feature in (part10.Feature.VERIFY_PIN_DIRECT, part10.Feature.MODIFY_PIN_DIRECT):
         try:

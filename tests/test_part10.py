@@ -315,5 +315,6 @@ def test_describe_control_shows_a_blank_template_and_hides_anything_else() -> No
         f"CONTROL 42330006 VERIFY_PIN_DIRECT <{len(filled)} bytes redacted>"
     )
     assert "redacted" in describe_control(0x42330007, b"\x00" * 10, 7)  # malformed
-    assert describe_control(0x42000D48, b"", None) == "CONTROL 42000D48 ?"
+    assert describe_control(0x42000D48, b"", None) == "CONTROL 42000D48 GET_FEATURE_REQUEST"
+    assert describe_control(0x42000001, b"\x01", None) == "CONTROL 42000001 ? 01"
     assert describe_control(0x42330012, b"", 0x12) == "CONTROL 42330012 GET_TLV_PROPERTIES"
