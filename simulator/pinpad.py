@@ -348,6 +348,10 @@ class PinPadFirmware:
         """Feature tag -> control code, as ``GET_FEATURE_REQUEST`` answers them."""
         return dict(self._codes)
 
+    def feature_of(self, code: int) -> int | None:
+        """The feature tag a control code of this pad stands for (None: not one of its own)."""
+        return self._by_code.get(code)
+
     # -- the control requests ------------------------------------------------------------------
 
     def control(self, code: int, request: bytes, card: CardLink | None) -> bytes:

@@ -60,3 +60,52 @@ def recorded(path: Path) -> list[bytes]:
     if not path.exists():
         return []
     return [bytes.fromhex(line) for line in path.read_text().split()]
+
+
+class IfdClient:
+    """The driver's side of simulator/ifd/PROTOCOL.md in Python (tests only): one request at a
+    time, WAIT frames counted."""
+
+    def __init__(self, path: Path | str, timeout: float = 20.0) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.waits = 0
+
+    def send(self, kind: int, payload: bytes = b"") -> None:
+        self.sock.sendall(bytes((kind,)) + len(payload).to_bytes(4, "big") + payload)
+
+    def receive(self) -> tuple[int, bytes] | None:
+        """The next reply other than WAIT; None when the server closed the connection."""
+        while True:
+            header = self._exact(5)
+            if header is None:
+                return None
+            payload = self._exact(int.from_bytes(header[1:], "big"))
+            if payload is None:
+                return None
+            if header[0] == 0x84:
+                self.waits += 1
+                continue
+            return header[0], payload
+
+    def request(self, kind: int, payload: bytes = b"") -> tuple[int, bytes] | None:
+        self.send(kind, payload)
+        return self.receive()
+
+    def hello(self) -> None:
+        assert self.request(0x01, b"\x01test") == (0x80, b"\x01sscard pinpad")
+
+    def _exact(self, n: int) -> bytes | None:
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def close(self) -> None:
+        self.sock.close()
