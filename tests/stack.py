@@ -53,6 +53,11 @@ INSTALL_HINT = (
 
 BARE_ATR = bytes.fromhex("3B6D0000") + b"BARE-RESPONDR"
 
+#: the PIN-pad reader driver and its C test (issue 13), built by ``make ifd``.
+IFD_DRIVER = REPO / "build" / "ifd" / "libifd-sscard.so"
+IFD_TEST = REPO / "build" / "ifd" / "test-ifd-sscard"
+PINPAD_READER = "sscard PIN pad"
+
 
 class StackError(RuntimeError):
     """The PC/SC stack could not be brought up; the message says why and what to do."""
@@ -84,6 +89,18 @@ class BareResponder:
 
 
 # --- prerequisites and pcscd ----------------------------------------------------------------------
+
+
+def build_ifd_driver(timeout: float = 120.0) -> Path:
+    """``make ifd`` (incremental: nothing to do when the sources did not change); the .so."""
+    make = shutil.which("make")
+    if make is None:
+        raise StackError(f"make is not installed: {INSTALL_HINT}")
+    done = subprocess.run([make, "-s", "ifd"], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0 or not IFD_DRIVER.exists():
+        raise StackError(f"make ifd failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return IFD_DRIVER
 
 
 def pcscd_binary() -> str | None:
