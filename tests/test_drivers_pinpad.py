@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -392,3 +393,17 @@ def test_no_function_of_the_pad_path_takes_a_digit() -> None:
         params = set(inspect.signature(fn).parameters)
         assert params <= allowed, (fn.__qualname__, params - allowed)
     assert repr(PinPad(make_rig().channel)) == "PinPad('sscard simulator', 6 digits, timeout 30 s)"
+
+
+def test_the_readme_pin_pad_example_runs(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", readme, re.S)
+    code = next(b for b in blocks if b.startswith("from apdu.commands import select_by_name"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "4", "12", "verified", "2"]
