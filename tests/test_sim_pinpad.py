@@ -11,6 +11,8 @@ import time
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apdu import part10
 from apdu.errors import ControlNotSupported, NoCardError, UsageError
@@ -348,3 +350,45 @@ def test_the_firmware_logs_no_digit(pad: Pad, caplog: pytest.LogCaptureFixture) 
     assert "PIN pad VERIFY" in text and "PIN pad MODIFY" in text
     for secret in ("480913", "739251", "48 09 13", b"480913".hex(), b"739251".hex()):
         assert secret not in text
+
+
+# --- hostile structures -------------------------------------------------------------------------
+
+_FUZZ = int(os.environ.get("SSCARD_FUZZ_EXAMPLES", "300")) // 2 or 1
+_GOLDEN = {VERIFY: part10.ssc_verify().to_bytes(), MODIFY: part10.ssc_change().to_bytes()}
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> tuple[int, bytes]:
+    code = draw(st.sampled_from(sorted(_GOLDEN)))
+    raw = bytearray(_GOLDEN[code])
+    for _ in range(draw(st.integers(1, 6))):
+        raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+    if draw(st.booleans()):  # keep the lengths coherent so that the firmware reads it through
+        header = part10.VERIFY_HEADER_SIZE if code == VERIFY else part10.MODIFY_HEADER_SIZE
+        raw[header - 4 : header] = (len(raw) - header).to_bytes(4, "little")
+    return code, bytes(raw)
+
+
+@settings(max_examples=_FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated(), st.lists(st.sampled_from(["123456", "1", "cancel", "12345678901234"]),
+                            max_size=3))
+def test_fuzz_mutated_structures_get_a_status_or_not_supported(
+    request: tuple[int, bytes], entries: list[str]
+) -> None:
+    """Whatever the host sends, the firmware answers two status bytes or the card's response, or
+    refuses the request as libccid would; it never raises anything else or hangs."""
+    pad = Pad()
+    for entry in entries:
+        pad.keypad.push_cancel() if entry == "cancel" else pad.keypad.push(entry)
+    pad.keypad.push_timeout()  # nobody waits for a keypad that was not scripted
+    code, raw = request
+    try:
+        answer = pad.control(code, raw)
+    except ControlNotSupported:
+        assert pad.sent == []
+        return
+    assert len(answer) >= 2
+    if answer[-2:] in (b"\x64\x00", b"\x64\x01", b"\x64\x02", b"\x64\x03", b"\x6b\x80"):
+        assert pad.sent == []  # a result the pad made itself: the card received nothing
+    assert len(pad.sent) <= 1
