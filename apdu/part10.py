@@ -34,6 +34,8 @@ display ignores them), the FF separator of CHANGE PIN left as in the template.
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -261,6 +263,19 @@ MIN_TEMPLATE = 4
 MAX_MODIFY_MESSAGES = 3
 
 
+@functools.cache
+def _packer(layout: tuple[Field, ...]) -> struct.Struct:
+    """The little-endian packing of ``layout`` (built from the table, once)."""
+    codes = {1: "B", 2: "H", 4: "I"}
+    return struct.Struct("<" + "".join(f"{f.size}s" if f.raw else codes[f.size] for f in layout))
+
+
+def _fits(f: Field, value: object) -> bool:
+    if f.raw:
+        return isinstance(value, bytes | bytearray) and len(value) == f.size
+    return isinstance(value, int) and 0 <= value < 1 << (8 * f.size)
+
+
 def _fix_validation(value: int) -> int:
     """libccid replaces a bEntryValidationCondition of 0 or above 7 by 02 (the OK key)."""
     return VALIDATE_KEY if value == 0 or value > 0x07 else value
@@ -282,19 +297,11 @@ class _Structure:
 
     def to_bytes(self) -> bytes:
         """The packed structure; ``ulDataLength`` is always the template's length."""
-        out = bytearray(self.HEADER_SIZE)
-        for f in self.LAYOUT:
-            value = getattr(self, f.attr)
-            if f.raw:
-                raw = bytes(value)
-                if len(raw) != f.size:
-                    raise ApduFormatError(f"{f.name} has {f.size} bytes, got {len(raw)}")
-            else:
-                if not 0 <= value < 1 << (8 * f.size):
-                    raise ApduFormatError(f"{f.name} does not fit {f.size} bytes: {value}")
-                raw = value.to_bytes(f.size, "little")
-            out[f.offset : f.offset + f.size] = raw
-        return bytes(out) + bytes(self.apdu)
+        values = [getattr(self, f.attr) for f in self.LAYOUT]
+        for f, value in zip(self.LAYOUT, values, strict=True):
+            if not _fits(f, value):  # struct would pad or truncate a byte string silently
+                raise ApduFormatError(f"{f.name} does not fit {f.size} bytes: {value!r}")
+        return _packer(self.LAYOUT).pack(*values) + bytes(self.apdu)
 
     __bytes__ = to_bytes
 
@@ -306,10 +313,8 @@ class _Structure:
                 f"{cls.NAME} of {len(raw)} bytes is shorter than "
                 f"{cls.HEADER_SIZE} + {MIN_TEMPLATE} (header and APDU)"
             )
-        values: dict[str, object] = {}
-        for f in cls.LAYOUT:
-            chunk = raw[f.offset : f.offset + f.size]
-            values[f.attr] = chunk if f.raw else int.from_bytes(chunk, "little")
+        unpacked = _packer(cls.LAYOUT).unpack_from(raw)
+        values: dict[str, object] = {f.attr: v for f, v in zip(cls.LAYOUT, unpacked, strict=True)}
         if values["data_length"] != len(raw) - cls.HEADER_SIZE:
             raise ApduFormatError(
                 f"{cls.NAME}: ulDataLength {values['data_length']} + {cls.HEADER_SIZE} "

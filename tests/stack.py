@@ -290,7 +290,9 @@ class Pcscd:
             conf = write_reader_conf(conf_dir, READER_PREFIX, f"/dev/null:{port:#06x}",
                                      VPCD_DRIVER, port)
             if pinpad_socket is not None:
-                append_reader_conf(conf, PINPAD_READER, str(pinpad_socket), build_ifd_driver())
+                # "unix:" keeps pcscd from requiring the socket to exist when it starts
+                append_reader_conf(conf, PINPAD_READER, f"unix:{pinpad_socket}",
+                                   build_ifd_driver())
             return cls.start_private(workdir, conf_dir, Path(socket_env), port, timeout)
         pid = running_pcscd()
         if pid is not None:

@@ -318,3 +318,14 @@ def test_describe_control_shows_a_blank_template_and_hides_anything_else() -> No
     assert describe_control(0x42000D48, b"", None) == "CONTROL 42000D48 GET_FEATURE_REQUEST"
     assert describe_control(0x42000001, b"\x01", None) == "CONTROL 42000001 ? 01"
     assert describe_control(0x42330012, b"", 0x12) == "CONTROL 42330012 GET_TLV_PROPERTIES"
+
+
+@pytest.mark.parametrize(
+    "change", [{"timeout": 256}, {"lang_id": -1}, {"teo_prologue": b"\x00\x00"},
+               {"teo_prologue": b"\x00" * 4}, {"max_extra_digit": 0x10000}],
+)
+def test_a_field_that_does_not_fit_is_refused_not_truncated(change: dict) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ApduFormatError, match="does not fit"):
+        replace(part10.ssc_verify(), **change).to_bytes()

@@ -14,8 +14,10 @@
  * firmware sends WAIT frames (PIN entry), at most 5 s between frames and 300 s in all.  On any
  * failure the connection is closed and reopened at the next call; a request is never retried.
  *
- * Registration (reader.conf.d): FRIENDLYNAME "sscard PIN pad", DEVICENAME <socket path>,
- * LIBPATH <this library>.  C99, libc and pcsc-lite's headers only.
+ * Registration (reader.conf.d): FRIENDLYNAME "sscard PIN pad", DEVICENAME unix:<socket path>,
+ * LIBPATH <this library>.  The "unix:" prefix is optional for the driver but spares pcscd's
+ * check that a DEVICENAME without ':' exists when it starts (the simulator may start later).
+ * C99, libc and pcsc-lite's headers only.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -40,6 +42,7 @@
 #include "ifd_sscard_proto.h"
 
 #define MAX_READERS 16
+#define UNIX_PREFIX "unix:"
 /* the Windows value of CM_IOCTL_GET_FEATURE_REQUEST, forwarded by RDP clients */
 #define WINDOWS_GET_FEATURE_REQUEST 0x313520
 
@@ -309,6 +312,8 @@ RESPONSECODE IFDHCreateChannelByName(DWORD Lun, LPSTR DeviceName)
 
 	if (DeviceName == NULL)
 		return IFD_COMMUNICATION_ERROR;
+	if (strncmp(DeviceName, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+		DeviceName += strlen(UNIX_PREFIX);
 	n = strlen(DeviceName);
 	if (n == 0 || n >= sizeof(ch->path)) {
 		fprintf(stderr, "ifd-sscard: DEVICENAME must be a socket path of 1 to %d bytes\n",

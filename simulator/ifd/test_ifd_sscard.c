@@ -310,8 +310,9 @@ static void scenario_gone(char *socket)
 	longname[sizeof(longname) - 1] = '\0';
 	check(ifd.create_by_name(LUN + 1, longname) == IFD_COMMUNICATION_ERROR,
 	      "a DEVICENAME too long for a socket path");
-	check(ifd.create_by_name(LUN, socket) == IFD_SUCCESS,
-	      "IFDHCreateChannelByName succeeds before the firmware listens");
+	snprintf(longname, sizeof(longname), "unix:%s", socket);
+	check(ifd.create_by_name(LUN, longname) == IFD_SUCCESS,
+	      "IFDHCreateChannelByName (unix:PATH) succeeds before the firmware listens");
 	check(ifd.create_by_name(LUN, socket) == IFD_COMMUNICATION_ERROR, "the same LUN twice");
 	check(ifd.presence(LUN) == IFD_ICC_NOT_PRESENT, "no firmware: no card");
 	check(ifd.power(LUN, IFD_POWER_UP, atr, &atr_len) == IFD_COMMUNICATION_ERROR,
