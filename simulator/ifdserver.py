@@ -311,6 +311,9 @@ class IfdServer:
                 result.append(_Reply(REP_NOT_SUPPORTED))
             except NoCardError:
                 result.append(_Reply(REP_NO_CARD))
+            except SSCardError as exc:  # e.g. --keypad terminal without a terminal
+                log.error("PIN pad: %s", exc)
+                result.append(_Reply(REP_ERROR, str(exc).encode("utf-8", "replace")))
             except Exception as exc:  # noqa: BLE001 - the reader answers whatever happens
                 log.exception("PIN-pad firmware failed")
                 result.append(_Reply(REP_ERROR, str(exc).encode("utf-8", "replace")))

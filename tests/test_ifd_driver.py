@@ -166,3 +166,56 @@ def test_both_sides_use_the_same_protocol_constants() -> None:
                  "NO_CARD", "NOT_SUPPORTED", "ERROR", "WAIT"):
         value = python.get(f"IFDS_REQ_{name}", python.get(f"IFDS_REP_{name}"))
         assert f"`{value:#04x}` | {name} |" in protocol, name
+
+
+def test_serve_puts_the_card_in_the_pad_or_another_card_there(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers_pinpad import IfdClient
+
+    card = issue_user_card(tmp_path / "card.json")
+    other = issue_user_card(tmp_path / "other.json")
+    for extra, slot0 in (([], None), (["--pinpad-card", str(other)], str(card))):
+        pad, ctl, log = tmp_path / "p.sock", tmp_path / "c.sock", tmp_path / "s.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "terminal.cli.main", "sim", "serve", "--card", str(card),
+                 "--pinpad-socket", str(pad), "--control", str(ctl), "--vpcd", "127.0.0.1:9",
+                 *extra],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            _wait_for([pad, ctl], proc, log)
+            status = json.loads(control("status", str(ctl)))
+            assert status[0]["file"] == slot0 and status[0]["card"] is (slot0 is not None)
+            client = IfdClient(pad)
+            client.hello()
+            assert client.request(ifdserver.REQ_PRESENCE) == (ifdserver.REP_OK, b"\x01")
+            client.close()
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        assert "PIN-pad reader on" in log.read_text()
+
+
+def test_pinpad_card_needs_a_pinpad_socket(tmp_path: Path) -> None:
+    card = issue_user_card(tmp_path / "card.json")
+    done = subprocess.run(
+        [sys.executable, "-m", "terminal.cli.main", "sim", "serve", "--card", str(card),
+         "--pinpad-card", str(card)],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert done.returncode == 2 and "--pinpad-card needs --pinpad-socket" in done.stderr
+
+
+def test_keypad_modes() -> None:
+    from apdu.errors import UsageError
+    from simulator.ifdserver import make_keypad
+    from simulator.pinpad import TerminalKeypad
+
+    keypad, scripted = make_keypad("control")
+    assert keypad is scripted and isinstance(scripted, ScriptedKeypad)
+    keypad, scripted = make_keypad("terminal")
+    assert isinstance(keypad, TerminalKeypad) and scripted is None
+    with pytest.raises(UsageError):
+        make_keypad("voice")

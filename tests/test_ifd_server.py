@@ -232,3 +232,20 @@ def test_keypad_without_a_server_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "no simulator server" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_keypad_that_fails_answers_error_and_the_server_goes_on(tmp_path: Path) -> None:
+    class Broken:
+        def entry(self, prompt: str, timeout: float) -> object:
+            raise UsageError("--keypad terminal needs a terminal")
+
+    card = sample_card(3)
+    with IfdServer(tmp_path / "k.sock", card, PinPadFirmware(Broken())):  # type: ignore[arg-type]
+        client = IfdClient(tmp_path / "k.sock")
+        client.hello()
+        client.request(ifd.REQ_POWER_ON)
+        reply = client.request(ifd.REQ_CONTROL, (0x42330006).to_bytes(4, "big")
+                               + part10.ssc_verify().to_bytes())
+        assert reply == (ERROR, b"--keypad terminal needs a terminal")
+        assert client.request(ifd.REQ_PRESENCE) == (OK, b"\x02")
+        client.close()
