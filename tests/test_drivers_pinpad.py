@@ -286,33 +286,38 @@ def test_a_tracer_without_control_sees_the_template_as_an_exchange() -> None:
     assert bare.seen[-1] == bytes.fromhex("0020000003FFFFFF")
 
 
-def _record_session() -> tuple[RecordingTracer, bytes]:
-    recorder = RecordingTracer()
-    rig = make_rig(tracer=recorder)
-    recorder.atr = rig.reader.atr
-    rig.start()
-    rig.type("123456", "cancel")
-    pad = PinPad(rig.channel)
+def _verify_then_cancelled(channel: CardChannel) -> None:
+    pad = PinPad(channel)
     pad.verify()
     with pytest.raises(PinEntryCancelled):
         pad.verify()
-    return recorder, rig.reader.atr
+
+
+def _record(tracer: object) -> Rig:
+    """A pad VERIFY (123456) and a cancelled one, traced by ``tracer``."""
+    rig = make_rig(tracer=tracer)
+    rig.start()
+    rig.type("123456", "cancel")
+    _verify_then_cancelled(rig.channel)
+    return rig
+
+
+def _record_session() -> RecordingTracer:
+    recorder = RecordingTracer()
+    recorder.atr = _record(recorder).reader.atr
+    return recorder
 
 
 def _replay_session(reader: ReplayReader) -> None:
     reader.connect()
     channel = CardChannel(reader)
     channel.send(SELECT)
-    pad = PinPad(channel)
-    pad.verify()
-    with pytest.raises(PinEntryCancelled):
-        pad.verify()
+    _verify_then_cancelled(channel)
     assert reader.finished
 
 
 def test_a_recorded_pin_pad_session_replays_from_json() -> None:
-    recorder, _ = _record_session()
-    exported = json.dumps(recorder.to_json())
+    exported = json.dumps(_record_session().to_json())
     assert '"ctl": "42330006"' in exported and "123456" not in exported
     _replay_session(ReplayReader.from_json(exported))
 
@@ -320,20 +325,12 @@ def test_a_recorded_pin_pad_session_replays_from_json() -> None:
 def test_a_recorded_pin_pad_session_replays_from_text() -> None:
     stream = io.StringIO()
     tracer = StreamTracer(stream)
-    rig = make_rig(tracer=tracer)
-    tracer.atr(rig.reader.atr)
-    rig.start()
-    rig.type("123456", "cancel")
-    pad = PinPad(rig.channel)
-    pad.verify()
-    with pytest.raises(PinEntryCancelled):
-        pad.verify()
+    tracer.atr(_record(tracer).reader.atr)
     _replay_session(ReplayReader.from_text(stream.getvalue()))
 
 
 def test_replay_refuses_a_different_control_request() -> None:
-    recorder, _ = _record_session()
-    reader = ReplayReader.from_json(recorder.to_json())
+    reader = ReplayReader.from_json(_record_session().to_json())
     reader.connect()
     channel = CardChannel(reader)
     channel.send(SELECT)

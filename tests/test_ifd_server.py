@@ -160,19 +160,9 @@ def test_stale_sockets_are_replaced_and_live_servers_refused(tmp_path: Path) -> 
 
 
 def test_a_card_that_raises_answers_6f00(tmp_path: Path) -> None:
-    class Broken:
-        atr = b"\x3b\x00"
-        t0 = True
+    from tests.stack import BareResponder
 
-        def power_on(self) -> bytes:
-            return self.atr
-
-        def reset(self) -> bytes:
-            return self.atr
-
-        def power_off(self) -> None:
-            pass
-
+    class Broken(BareResponder):
         def transmit(self, command: bytes) -> bytes:
             raise RuntimeError("boom")
 

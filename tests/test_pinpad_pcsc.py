@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +34,7 @@ from drivers.pinpad import PinPad, probe
 from drivers.trace import RecordingTracer, StreamTracer
 from tests.helpers_pinpad import EMPTY_VERIFY, SELECT_SSSE
 from tests.stack import PinPadHarness
+from tests.test_pcsc_tools import tool
 
 SELECT = CommandAPDU.from_bytes(SELECT_SSSE)
 VERIFY_123456 = bytes.fromhex("0020000003123456")
@@ -117,20 +117,13 @@ def test_pyscard_part10_lists_verify_and_modify(pad: PinPadHarness) -> None:
             conn.disconnect()
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: run `make install`", pytrace=False)
-    return path
-
-
 def test_pcsc_scan_lists_the_pin_pad_reader(pad: PinPadHarness) -> None:
-    done = subprocess.run([_tool("pcsc_scan"), "-r"], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([tool("pcsc_scan"), "-r"], capture_output=True, text=True, timeout=30)
     assert pad.reader in done.stdout, done.stdout + done.stderr
 
 
 def test_opensc_tool_lists_the_reader_as_a_pin_pad(pad: PinPadHarness) -> None:
-    done = subprocess.run([_tool("opensc-tool"), "-l"], capture_output=True, text=True,
+    done = subprocess.run([tool("opensc-tool"), "-l"], capture_output=True, text=True,
                           timeout=30)
     line = next((x for x in done.stdout.splitlines() if x.rstrip().endswith(pad.reader)), None)
     assert line is not None, done.stdout + done.stderr
