@@ -224,6 +224,8 @@ class IfdServer:
                     return
                 reply = self._dispatch(conn, kind, payload)
                 conn.sendall(frame(reply.kind, reply.payload))
+                if kind == REQ_HELLO and reply.kind != REP_OK:
+                    return  # a driver of another protocol version: nothing more to say
         except OSError as exc:
             log.info("driver connection lost (%s)", exc)
         finally:

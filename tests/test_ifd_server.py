@@ -110,6 +110,10 @@ def test_hello_checks_the_version(tmp_path: Path) -> None:
     with IfdServer(tmp_path / "v.sock", sample_card(3)):
         client = IfdClient(tmp_path / "v.sock")
         assert client.request(ifd.REQ_HELLO, b"\x02") == (ERROR, b"protocol version 1 only")
+        assert client.receive() is None  # and the connection is closed
+        client.close()
+        client = IfdClient(tmp_path / "v.sock")
+        client.hello()
         assert client.request(0x55) == (ERROR, b"unknown request 0x55")
         client.close()
 
