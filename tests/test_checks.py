@@ -11,7 +11,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from apdu import areas
 from apdu.identifiers import ssn_check_char
 from apdu.keys import KeySet
 from apdu.names import SSSE_NAME
@@ -356,3 +359,20 @@ def test_area_names_come_from_stdnum() -> None:
     assert area_name("990000") is None
     assert area_name("42010") is None
     assert area_name("332603") == "浙江省黄岩市"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=6, max_size=6), st.none() | st.integers(1900, 2030))
+def test_any_area_code_is_judged_and_never_raises(code: str, year: int | None) -> None:
+    judgement = areas.judge(code, year)
+    area = areas.lookup(code)
+    assert (judgement.standing == "unknown") == (area is None)
+    if area is not None and area.current:
+        assert judgement.standing == "current"  # a code in force now is never "historical"
+    assert judgement.detail.startswith(code)
+
+
+@given(st.text(max_size=8))
+def test_garbage_codes_are_unknown(code: str) -> None:
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        assert areas.judge(code).standing == "unknown"

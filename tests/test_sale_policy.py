@@ -246,3 +246,47 @@ def test_cli_no_security_module_needs_the_policy_switch(tmp_path: Path, monkeypa
     r = run_cli(["pharmacy", "--sim", card, "--pin-stdin", "--no-genuine-required"], f"{PIN}\n")
     assert r.exit_code == 0, r.stderr
     assert "not checked (policy)" in r.stdout
+
+
+# --- the activation kiosk follows the same policy -------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["counterfeit", "atr cut"])
+def test_the_activation_kiosk_refuses_a_counterfeit(what: str) -> None:
+    from simulator.samples import sample_personalisation
+    from terminal.bankhost import LoopbackBankHost
+    from terminal.workflows.activation import activate
+
+    card = bench_card(keys=KeySet.counterfeit())
+    if what == "atr cut":
+        card = with_state(card, atr=bytes.fromhex("3B680000008653494D534342"))
+    h = sample_personalisation(2).holder
+    host = LoopbackBankHost()
+    with bench_of(card) as b:
+        source = ListPinSource(["582047", "582047", PIN, NEW, NEW])
+        with pytest.raises(CheckFailed) as info:
+            activate(b.session, clerk_name=h.name, clerk_id_number=h.ssn, pin_source=source,
+                     bank_host=host)
+        assert [name for name, _ in info.value.failures] == ["genuine"]
+        assert source.remaining == 5 and not host.requests
+
+
+def test_the_activation_kiosk_without_a_security_module_needs_the_policy_switch() -> None:
+    from simulator.samples import sample_personalisation
+    from terminal.bankhost import LoopbackBankHost
+    from terminal.workflows.activation import activate
+
+    h = sample_personalisation(2).holder
+    with bench_of(bench_card(), sam=None) as b:
+        with pytest.raises(CheckFailed):
+            activate(b.session, clerk_name=h.name, clerk_id_number=h.ssn,
+                     pin_source=ListPinSource([]), bank_host=LoopbackBankHost())
+    with bench_of(bench_card(), sam=None) as b:
+        result = activate(
+            b.session, clerk_name=h.name, clerk_id_number=h.ssn,
+            pin_source=ListPinSource(["582047", "582047", PIN, NEW, NEW]),
+            bank_host=LoopbackBankHost(), sale_policy=SalePolicy(require_genuine=False),
+        )
+        # the card changed hands properly, but genuineness was never proved: not "activated"
+        assert result.ss_pin_changed and result.status.verdict == "unverified"
+        assert not result.activated
