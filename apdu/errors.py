@@ -85,3 +85,11 @@ class PolicyError(SSCardError):
 
 class CardNotSupportedError(SSCardError):
     """The card in the reader is not a social security card (no SSSE) or of an unknown kind."""
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+class FileError(SSCardError):
+    """A file sscard was given cannot be used: missing, not a regular file, too big, not strict
+    JSON, or not of the expected kind.  The message is one line naming the file and the field."""

@@ -59,7 +59,7 @@ def test_issue_validation_failure_one_line_per_problem(tmp_path: Path) -> None:
     out = tmp_path / "bad.json"
     r = run("sim", "issue", "--out", str(out), "--card-number", "D2143569Y", "--pin", "12")
     assert r.exit_code == 2
-    lines = r.output.strip().splitlines()
+    lines = sorted(r.output.strip().splitlines())
     assert len(lines) == 2 and "card_number" in lines[0] and "pin" in lines[1]
     assert "Traceback" not in r.output and not out.exists()
     r = run("sim", "issue", "--out", str(out), "--card-number", "D2143569Y", "--allow-invalid")
