@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
@@ -107,8 +108,8 @@ class CardState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["sscard-user-card"] = KIND
-    format: Literal[1] = FORMAT_VERSION
-    test_only: Literal[True] = True
+    format: StrictInt = FORMAT_VERSION
+    test_only: StrictBool = True
     generation: StrictInt
     algorithm: StrictInt
     has_bank: bool
@@ -122,6 +123,20 @@ class CardState(BaseModel):
     files: dict[str, FileContent]
     application_blocked: bool = False
     card_blocked: bool = False
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: int) -> int:
+        if value != FORMAT_VERSION:
+            raise ValueError(f"unsupported user card format {value}")
+        return value
+
+    @field_validator("test_only")
+    @classmethod
+    def _test_only(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("a simulated card file is test_only: true (TEST keys, §7.7)")
+        return value
 
     @field_validator("personalisation")
     @classmethod

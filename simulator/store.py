@@ -356,7 +356,7 @@ def replace_file(path: str | os.PathLike[str], data: Any, wait: float | None = N
     """Write a new card file at ``path`` under the card lock, refusing to replace anything that
     is not a card file (:func:`check_replaceable`).  Returns the real path written."""
     target = real_path(path)
-    check_writable_dir(target)
+    check_replaceable(target)  # before the lock file is created beside it
     with CardLock.acquire(target, wait):
         check_replaceable(target)
         save_json_atomic(target, data)

@@ -45,7 +45,6 @@ an access rule "never" answers ``6985``; GET RESPONSE with nothing pending answe
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +82,7 @@ from apdu.crypto import (
 from apdu.errors import ApduFormatError, CryptoError, DataFormatError
 from apdu.keys import KID_TABLE, TEST_KEYS, KeySet
 from apdu.names import MF_FID, Kid
+from simulator.card import log_fault
 from simulator.filesystem import (
     DF,
     EF,
@@ -141,7 +141,6 @@ SW_INS = b"\x6d\x00"
 SW_CLA = b"\x6e\x00"
 SW_UNKNOWN = b"\x6f\x00"
 SW_MEMORY_FAILURE = b"\x65\x81"
-_log = logging.getLogger("sscard.simulator")
 SW_MAC = b"\x93\x02"
 SW_APP_BLOCKED = b"\x93\x03"
 
@@ -410,10 +409,10 @@ class UserCard:
             self._persist()
             return
         target = real_path(path)
-        check_writable_dir(target)
+        check_replaceable(target)  # before the lock file is created beside it (/dev/null...)
         lock = CardLock.acquire(target, wait)
         try:
-            check_replaceable(target)
+            check_replaceable(target)  # again, now that no one else may swap it
             state = self.state()
             raw = state.save(target)
         except BaseException:
@@ -932,18 +931,6 @@ class UserCard:
         self._card_blocked = True
         self._persist()
         return OK
-
-
-def log_fault(what: str, command: bytes, exc: BaseException) -> None:
-    """ONE log line for a simulator fault: what, the INS and the exception's class (a
-    CardWriteError's own message, which names the file); never the APDU's data, which may hold a
-    PIN.  ``SSCARD_DEBUG=1`` adds the traceback."""
-    ins = command[1] if len(command) > 1 else 0
-    detail = str(exc) if isinstance(exc, CardWriteError) else type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        detail = f"{type(exc).__name__}: {exc.strerror}"
-    debug = bool(os.environ.get("SSCARD_DEBUG"))
-    _log.error("%s (INS %02X): %s", what, ins, detail, exc_info=debug)
 
 
 def _pin_digits(block: bytes) -> str:
