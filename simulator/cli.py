@@ -19,6 +19,7 @@ package never imports the simulator. Commands:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import string
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
           pin: str | None, pin_tries: int | None, t0: bool, pad20: bool, pin_not_enabled: bool,
           counterfeit: bool, allow_invalid: bool, force: bool) -> None:
     """Issue a simulated user card (a complete valid 3rd-generation sample by default)."""
-    if out.exists() and not force:
+    if os.path.lexists(out) and not force:
         raise click.UsageError(f"{out} exists; use --force to overwrite it")
     overrides: dict[str, Any] = {}
     if ssn is not None:

@@ -45,3 +45,14 @@ def load_card(path: str | os.PathLike[str], *, wait: float | None = None) -> Vir
         return Psam.from_json(data, path)
     shown = kind if len(kind) <= 40 else kind[:37] + "..."
     raise CardFileError(f"card file {os.fspath(path)} holds an unknown card kind {shown!r}")
+
+
+def card_atr(path: str | os.PathLike[str]) -> bytes:
+    """The ATR of the card in a file, read without opening the card (no lock is taken, so this
+    works while a server holds the card)."""
+    data = load_json(path)
+    if _kind(data, path) == USER_CARD_KIND:
+        from simulator.state import CardState
+
+        return bytes(CardState.from_json(data, f"card file {os.fspath(path)}").atr)
+    return load_card(path).atr  # a PSAM: no lock either
