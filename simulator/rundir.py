@@ -1,5 +1,6 @@
 """The user's private run-time directory for sockets: ``$XDG_RUNTIME_DIR/sscard/``, else
-``/tmp/sscard-<uid>/``; created 0700 and checked before every use.
+``/tmp/sscard-<uid>/`` (the system's temporary directory: ``$TMPDIR`` when set); created 0700 and
+checked before every use.
 
 Why: a socket at a fixed name in a shared directory (``/tmp/sscard-sim-<uid>.sock``) can be
 created first by another user; the ``eject``/``insert`` client then talks to the squatter and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -29,7 +31,7 @@ def _base() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         return Path(runtime) / APP_DIR
-    return Path("/tmp") / f"sscard-{os.geteuid()}"
+    return Path(tempfile.gettempdir()) / f"sscard-{os.geteuid()}"
 
 
 def check_private(path: Path) -> None:

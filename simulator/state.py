@@ -142,12 +142,12 @@ class CardState(BaseModel):
     @classmethod
     def _personalisation(cls, value: dict[str, Any]) -> dict[str, Any]:
         """The issue record must be a personalisation (without its PIN), strictly typed."""
+        if "pin" in value:
+            raise ValueError("the issue record must not hold the PIN")
         try:
             Personalisation.model_validate_json(json.dumps(value), strict=True)
         except ValidationError as exc:
             raise ValueError(_first_error(exc)) from None
-        if "pin" in value:
-            raise ValueError("the issue record must not hold the PIN")
         return value
 
     @model_validator(mode="after")
