@@ -169,10 +169,17 @@ class CardState(BaseModel):
             _check_file(efs.get(path), path, content, self.generation)
         return self
 
-    def save(self, path: str | os.PathLike[str], raw: bytes | None = None) -> bytes:
-        """Write the state atomically (``raw``: bytes known to encode exactly this state, such
-        as those the card was loaded from); returns the bytes written."""
-        return save_json_atomic(path, self.model_dump(mode="json"), raw)
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        raw: bytes | None = None,
+        dump: dict[str, Any] | None = None,
+    ) -> bytes:
+        """Write the state atomically; returns the bytes written.  ``raw``: bytes known to
+        encode exactly this state (those the card was loaded from); ``dump``: this state's
+        ``model_dump(mode="json")`` when the caller has it already."""
+        data = dump if dump is not None else self.model_dump(mode="json")
+        return save_json_atomic(path, data, raw)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CardState:

@@ -366,13 +366,16 @@ class UserCard:
 
     def state(self) -> CardState:
         """The persistent state as a model (what :meth:`save` writes)."""
+        # Built without re-validation (model_construct): the card's own state is valid by
+        # construction (validated when it was loaded or issued; commands keep the rules), and
+        # this runs at every save, where the checks would only cost time.
         files: dict[str, FileContent] = {}
         for fpath, ef in self._tree.efs():
             if isinstance(ef, RecordEF):
-                files[fpath] = FileContent(records=list(ef.records))
+                files[fpath] = FileContent.model_construct(records=list(ef.records), data=None)
             elif isinstance(ef, TransparentEF):
-                files[fpath] = FileContent(data=bytes(ef.data))
-        return CardState(
+                files[fpath] = FileContent.model_construct(records=None, data=bytes(ef.data))
+        return CardState.model_construct(
             generation=self._generation,  # type: ignore[arg-type]
             algorithm=int(self._alg),
             has_bank=self._has_bank,
@@ -380,14 +383,14 @@ class UserCard:
             options=self._options,
             key_set_label=self._key_set_label,
             personalisation=self._personalisation,
-            pin=PinState(
+            pin=PinState.model_construct(
                 digits=_pin_digits(self._pin_block),
                 tries_left=self._pin_tries,
                 max_tries=self._pin_max,
                 enabled=self._pin_enabled,
             ),
             test_card_keys={
-                key_slot(d, kid): KeyState(
+                key_slot(d, kid): KeyState.model_construct(
                     name=k.name, key=k.key, tries_left=k.tries_left, max_tries=k.max_tries
                 )
                 for (d, kid), k in self._keys.items()
@@ -435,7 +438,7 @@ class UserCard:
         if self._closed:
             raise CardWriteError(f"card file {self._path}: the card was closed; nothing saved")
         raw = self._base[1] if self._base is not None and dump == self._base[0] else None
-        state.save(self._path, raw)
+        state.save(self._path, raw, dump)
         self._disk = dump
 
     # --- VirtualCard -----------------------------------------------------------------------------

@@ -163,7 +163,8 @@ def simulate(start: dict[str, Any], seed: int, apdus: int,
     """Replay the run's operations in memory, stopping once ``apdus`` APDUs have completed."""
     sim = Simulation(states=[start])
 
-    def capture(self: CardState, path: object, raw: bytes | None = None) -> bytes:
+    def capture(self: CardState, path: object, raw: bytes | None = None,
+                dump: dict[str, Any] | None = None) -> bytes:
         sim.states.append(self.model_dump(mode="json"))
         return b""
 
