@@ -201,7 +201,8 @@ class CardLock:
         self.release()
 
     def __del__(self) -> None:
-        self.release()
+        with contextlib.suppress(Exception):  # at interpreter exit the kernel releases it anyway
+            self.release()
 
     def __repr__(self) -> str:
         return f"<CardLock {self.card} {'held' if self.held else 'released'}>"

@@ -148,6 +148,10 @@ CARD_VARIANTS: list[tuple[str, Mutation, str]] = [
 ]
 
 
+def _cases(variants: list[tuple[str, Mutation, str]]) -> list[Any]:
+    return [pytest.param(mutate, word, id=name) for name, mutate, word in variants]
+
+
 def _file(tmp_path: Path, name: str, data: Any) -> tuple[Path, bytes]:
     raw = data if isinstance(data, bytes) else dumps(data)
     path = tmp_path / name
@@ -165,8 +169,7 @@ def _refused(args: list[str], stdin: str = "") -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("mutate", "word"), [v[1:] for v in CARD_VARIANTS],
-                         ids=[v[0] for v in CARD_VARIANTS])
+@pytest.mark.parametrize(("mutate", "word"), _cases(CARD_VARIANTS))
 def test_hostile_user_card_file(tmp_path: Path, mutate: Mutation, word: str) -> None:
     path, raw = _file(tmp_path, "card.json", mutate(copy.deepcopy(card_json())))
     line = _refused(["pin", "verify", "--sim", str(path), "--pin-stdin"], "000000\n")
@@ -202,8 +205,7 @@ PSAM_VARIANTS: list[tuple[str, Mutation, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("mutate", "word"), [v[1:] for v in PSAM_VARIANTS],
-                         ids=[v[0] for v in PSAM_VARIANTS])
+@pytest.mark.parametrize(("mutate", "word"), _cases(PSAM_VARIANTS))
 def test_hostile_psam_file(tmp_path: Path, mutate: Mutation, word: str) -> None:
     card = write_card(tmp_path / "card.json")
     card_raw = card.read_bytes()
@@ -233,8 +235,7 @@ KEY_VARIANTS: list[tuple[str, Mutation, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("mutate", "word"), [v[1:] for v in KEY_VARIANTS],
-                         ids=[v[0] for v in KEY_VARIANTS])
+@pytest.mark.parametrize(("mutate", "word"), _cases(KEY_VARIANTS))
 def test_hostile_key_file(tmp_path: Path, mutate: Mutation, word: str) -> None:
     card = write_card(tmp_path / "card.json")
     card_raw = card.read_bytes()
