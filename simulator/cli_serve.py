@@ -20,7 +20,7 @@ import click
 from apdu.crypto import Algorithm
 from apdu.text import printable
 from simulator.psam import Psam
-from simulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, control, default_control_path, parse_hostport
+from simulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, control, parse_hostport
 
 _CONTROL_HELP = (
     "control socket of the running server (default: sim.sock in $XDG_RUNTIME_DIR/sscard/, "
@@ -78,14 +78,15 @@ def serve_command(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
         format="%(asctime)s %(message)s",
     )
-    control_path = control_path or default_control_path(create=True)
-    click.echo(
-        f"serving {card} on vpcd {host}:{port}"
-        + (f" and {psam} on {host}:{port + 1}" if psam else "")
-        + f"; control {control_path}; Ctrl-C stops",
-        err=True,
-    )
-    serve(card, psam, host, port, control_path)
+    def ready(control: str) -> None:  # said once the cards and the control socket are ready
+        click.echo(
+            f"serving {card} on vpcd {host}:{port}"
+            + (f" and {psam} on {host}:{port + 1}" if psam else "")
+            + f"; control {control}; Ctrl-C stops",
+            err=True,
+        )
+
+    serve(card, psam, host, port, control_path, on_ready=ready)
 
 
 @click.command("eject")

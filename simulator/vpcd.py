@@ -595,10 +595,12 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     control_path: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the user card on ``port`` and the PSAM on ``port + 1`` until SIGINT/SIGTERM.
 
-    SIGUSR1 toggles slot 0 (eject / insert the same card).
+    SIGUSR1 toggles slot 0 (eject / insert the same card).  ``on_ready(control_path)`` is called
+    once the cards are loaded and the control socket is bound (what ``sim serve`` announces).
     """
     cards: list[VirtualCard | None] = [load_card_file(card_path)]
     try:
@@ -630,7 +632,10 @@ def serve(
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _toggle)
     try:
+        server.start()
         log.info("serving %s on %s:%d (control %s)", card_path, host, port, server.control_path)
+        if on_ready is not None:
+            on_ready(str(server.control_path))
         server.serve_forever()
     finally:
         for sig, handler in previous.items():

@@ -191,7 +191,7 @@ def test_serve_refuses_a_control_path_that_is_a_card_file(card: Path) -> None:
     done = sscard("sim", "serve", "--card", str(card), "--control", str(card),
                   "--vpcd", "127.0.0.1:9")
     assert done.returncode == 2
-    assert "not a socket" in done.stderr.splitlines()[-1]
+    assert "not a socket" in one_line(done.stderr)
     assert card.read_bytes() == raw and stat.S_ISREG(os.lstat(card).st_mode)
 
 
@@ -206,8 +206,7 @@ def test_serve_refuses_an_unusable_control_path(tmp_path: Path, card: Path, kind
         word = "at most 107"
     done = sscard("sim", "serve", "--card", str(card), "--control", str(path),
                   "--vpcd", "127.0.0.1:9")
-    assert done.returncode == 2 and word in done.stderr.splitlines()[-1]
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 2 and word in one_line(done.stderr)
     # the server released the card when it gave up
     done = sscard("pin", "status", "--sim", str(card), env={"SSCARD_CARD_LOCK_WAIT": "0"})
     assert done.returncode == 0, done.stderr
