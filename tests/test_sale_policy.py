@@ -80,12 +80,20 @@ def test_a_sale_on_a_card_with_each_failure_stops_with_the_checks_reason(conditi
         assert b.observe() == PinStatus("enabled", 6)
 
 
-def test_blocked_application_and_card_stop_the_sale() -> None:
-    from apdu.status import ApplicationBlocked
-
-    card = with_state(bench_card(), application_blocked=True)
-    with bench_of(card) as b, pytest.raises(ApplicationBlocked):
-        pharmacy(b.session, ListPinSource([PIN]))
+@pytest.mark.parametrize(
+    ("state", "check"),
+    [({"application_blocked": True}, "application_not_blocked"),
+     ({"card_blocked": True}, "card_not_blocked")],
+)
+def test_blocked_application_and_card_stop_the_sale(state: dict[str, bool], check: str) -> None:
+    """The sale refuses a blocked card with the very check ``sscard check`` fails (issue 11: one
+    read-and-check path), before any PIN is asked."""
+    card = with_state(bench_card(), **state)
+    source = ListPinSource([PIN])
+    with bench_of(card) as b, pytest.raises(CheckFailed) as info:
+        pharmacy(b.session, source)
+    assert [name for name, _ in info.value.failures] == [check]
+    assert info.value.exit_code == 1 and source.remaining == 1
 
 
 def bench_card(**overrides: Any) -> Any:
