@@ -297,17 +297,19 @@ def reset(
     policy: PinPolicy | None = None,
     *,
     new_again: PinInput | None = None,
+    birth_date: dt.date | None = None,
 ) -> PinOpResult:
     """PIN RESET ``84 24 00 01 Lc Enc(LD ‖ PIN ‖ 80..) ‖ MAC`` (§6, §7.6): new PIN, no old one.
 
-    ``policy`` (optional) vets the new PIN before anything is sent; without one only the card's
-    format (4..16 digits) is checked.  Counter staff only; needs the security module.
+    ``policy`` (optional) vets the new PIN before anything is sent (``birth_date``: the holder's,
+    for a policy that forbids it); without one only the card's format (4..16 digits) is checked.
+    Counter staff only; needs the security module.
     """
     pin = None
     try:
         pin = _take(new_pin, PROMPT_NEW, confirm=True)
         if policy is not None:
-            policy.check_new(pin, new_again)
+            policy.check_new(pin, new_again, birth_date)
         elif new_again is not None and not same_pin(pin, new_again):
             raise PolicyError("the two entries of the new PIN do not match")
         block = encode_pin(pin, "new PIN")

@@ -244,9 +244,9 @@ def test_cli_changes_the_initial_pin_right_there(tmp_path: Path) -> None:
 
 def test_cli_no_security_module_needs_the_policy_switch(tmp_path: Path, monkeypatch: Any) -> None:
     """A counter without a security module (here: the simulator with the SAM taken away)."""
-    import terminal.cli.options as options
+    import terminal.card as front_door
 
-    monkeypatch.setattr(options, "_open_sam", lambda opts, stack: None)
+    monkeypatch.setattr(front_door, "open_sam", lambda sam, stack, **_: None)
     card = _card(tmp_path, pin=PIN)
     r = run_cli(["pharmacy", "--sim", card, "--pin-stdin"], f"{PIN}\n")
     assert r.exit_code == 1 and "--no-genuine-required" in r.stderr
