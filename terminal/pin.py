@@ -235,6 +235,7 @@ def change(
         _forget(old_pin, new_pin)
     start = session.channel.apdu_count
     _usable_status(session, known_status)  # a blocked PIN: the old PIN is not sent
+    session.pin_changed()
     _send(session, commands.change_pin(old_block, new_block))
     return PinOpResult("change", session.channel.apdu_count - start)
 
@@ -287,6 +288,7 @@ def unblock(session: CardSession) -> PinOpResult:
     assert session.sam is not None
     div = session.diversification()
     mac = session.sam.secure_message(alg, mac_key, div, challenge, _HEADER_UNBLOCK)
+    session.pin_changed()
     _send(session, commands.pin_unblock(mac[-commands.MAC_LEN :]))
     return PinOpResult("unblock", session.channel.apdu_count - start)
 
@@ -321,6 +323,7 @@ def reset(
     div = session.diversification()
     data = session.sam.secure_message(alg, mac_key, div, challenge, _HEADER_RESET, block)
     n = commands.MAC_LEN
+    session.pin_changed()
     _send(session, commands.pin_reset(data[:-n], data[-n:]))
     return PinOpResult("reset", session.channel.apdu_count - start)
 

@@ -212,7 +212,8 @@ class CardSession:
     ``authenticated`` the KIDs whose external authentication passed in ``selected``; they end
                       when another DF is selected (§2)
     ``pin_verified``  a VERIFY succeeded: it holds until reset or power-off (§2), and counts
-                      in the SSSE and its DFs only (``Place.pin_domain``)
+                      in the SSSE and its DFs only (``Place.pin_domain``); a wrong VERIFY,
+                      CHANGE PIN, unblock or reset clears it (:meth:`pin_changed`)
     ``spent``         what the card takes once per selection and got (GET PROCESSING OPTIONS)
     ================  ==================================================================
 
@@ -300,8 +301,11 @@ class CardSession:
         """Whether the selected DF is one where the SSSE PIN counts (the SSSE and its DFs)."""
         return self.selected is not None and self._place(self.selected).pin_domain
 
-    def _place(self, label: str) -> Place:
-        return self._extra.get(label) or place_of(label)
+    def _place(self, target: str | AppDF | Place) -> Place:
+        """The place ``target`` names: one entered before by declaration keeps its way in."""
+        if isinstance(target, str) and target in self._extra:
+            return self._extra[target]
+        return place_of(target)
 
     def _moved(self, label: str | None) -> None:
         """The card now has ``label`` selected (None: unknown); a new DF ends the external
@@ -322,7 +326,7 @@ class CardSession:
         after any other answer the selection is unknown (cards differ in what a failed SELECT
         leaves selected), so the next operation selects again.
         """
-        place = place_of(target)
+        place = self._place(target)
         if place.label not in PLACES:
             self._extra[place.label] = place
         if place.parent is not None and self.selected != place.parent:
@@ -340,7 +344,7 @@ class CardSession:
         again even when already there: a new selection is what some commands need (GET
         PROCESSING OPTIONS once per selection of the bank ADF, EMV).
         """
-        place = place_of(target)
+        place = self._place(target)
         if place.label == "SSSE":
             self.select_ssse(fresh=fresh)
             return
@@ -410,6 +414,12 @@ class CardSession:
         sw = self.channel.transmit(commands.verify(pin_block)).sw
         self.pin_verified = sw == status.SUCCESS
         return sw
+
+    def pin_changed(self) -> None:
+        """A PIN command other than VERIFY was sent (CHANGE PIN, unblock, reset): a verification
+        made before it is no longer counted on (cards differ in what such a command leaves), so
+        the next PIN-protected read verifies again."""
+        self.pin_verified = False
 
     # -- §7 authentication -------------------------------------------------------------------------
 
