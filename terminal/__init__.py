@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from terminal.card import Card, CardPin, open_card
+    from terminal.card import Card, CardPin, ReaderInfo, open_card, readers
 
-__all__ = ["Card", "CardPin", "open_card"]
+__all__ = ["Card", "CardPin", "ReaderInfo", "open_card", "readers"]
 
 
 def __getattr__(name: str) -> Any:

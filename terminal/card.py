@@ -45,11 +45,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from apdu.errors import UsageError
+from apdu.errors import NoCardError, TransportError, UsageError
 from drivers.base import Reader
 from drivers.channel import CardChannel, Tracer
 from drivers.open import open_reader
@@ -197,6 +198,40 @@ def open_card(
         if module is None:
             card.note(NO_SAM)
         yield card
+
+
+# --- the readers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderInfo:
+    """A PC/SC reader as :func:`readers` lists it; ``index`` is what ``reader=`` takes."""
+
+    index: int
+    name: str
+    #: True: a card is in; False: empty; None: it could not be told (the reader is busy, gone...).
+    card_present: bool | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"index": self.index, "name": self.name, "card_present": self.card_present}
+
+
+def readers() -> list[ReaderInfo]:
+    """The PC/SC readers in pcscd's order, and whether each holds a card (``sscard readers``)."""
+    from drivers.pcsc import list_readers, wait_for_card
+
+    found: list[ReaderInfo] = []
+    for index, name in enumerate(list_readers()):
+        present: bool | None
+        try:
+            wait_for_card(name, 0)
+            present = True
+        except NoCardError:
+            present = False
+        except TransportError:
+            present = None
+        found.append(ReaderInfo(index, name, present))
+    return found
 
 
 # --- the card -----------------------------------------------------------------------------------
@@ -465,4 +500,4 @@ class CardPin:
         return card.holder.birth_date
 
 
-__all__ = ["DEFAULT", "Card", "CardPin", "open_card", "open_sam"]
+__all__ = ["DEFAULT", "Card", "CardPin", "ReaderInfo", "open_card", "open_sam", "readers"]

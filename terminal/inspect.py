@@ -77,6 +77,17 @@ class Inspection:
         """True only for the verdict ``ok``: nothing failed, genuineness and holder proved."""
         return self.verdict == "ok"
 
+    def check_json(self) -> dict[str, object]:
+        """The stable ``check --json`` schema: the report (``ok``, ``verdict``, ``unproved``,
+        ``checks``), ``genuine``, ``card`` (null for a blocked card) and ``apdus``."""
+        if self.checks is None:
+            raise ValueError("this inspection ran no checks")
+        out: dict[str, object] = dict(self.checks.to_json())
+        out["genuine"] = self.genuine
+        out["card"] = self.card.to_json() if self.card is not None else None
+        out["apdus"] = self.apdus
+        return out
+
 
 def _card_is_blocked(session: CardSession) -> bool:
     """After SELECT SSSE failed: does the card answer ``6A81`` to a harmless SELECT MF too?

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import click
 
-from apdu.errors import NoCardError, TransportError
 from terminal.card import open_card
+from terminal.card import readers as list_readers
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import (
     card_table,
@@ -46,34 +46,17 @@ FORMATS = ("table", "json", "national")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 def readers(as_json: bool) -> None:
     """List the PC/SC readers (index, name, card present)."""
-    from drivers.pcsc import list_readers, wait_for_card
-
-    names = list_readers()
-    rows: list[dict[str, object]] = []
-    presence: list[bool | None] = []
-    for index, name in enumerate(names):
-        try:
-            wait_for_card(name, 0)
-            present: bool | None = True
-        except NoCardError:
-            present = False
-        except TransportError:
-            present = None
-        presence.append(present)
-        rows.append({"index": index, "name": name, "card_present": present})
+    found = list_readers()
     if as_json:
-        echo_json({"readers": rows})
+        echo_json({"readers": [r.to_json() for r in found]})
         return
-    if not rows:
+    if not found:
         click.echo("no PC/SC reader found")
         return
     shown = {True: "card", False: "empty", None: "?"}
     click.echo(
         table(
-            (
-                (str(i), printable(name), shown[p])
-                for i, (name, p) in enumerate(zip(names, presence, strict=True))
-            ),
+            ((str(r.index), printable(r.name), shown[r.card_present]) for r in found),
             ("#", "reader", "slot"),
         )
     )
@@ -121,11 +104,7 @@ def check(ctx: click.Context, opts: CardOptions) -> None:
     report = found.checks
     assert report is not None
     if opts.json:
-        out = report.to_json()
-        out["genuine"] = found.genuine
-        out["card"] = found.card.to_json() if found.card is not None else None
-        out["apdus"] = found.apdus
-        echo_json(out)
+        echo_json(found.check_json())
     else:
         if found.card is not None:
             click.echo(card_table(found.card))
