@@ -377,27 +377,28 @@ def test_another_df_ends_the_authentication_and_not_the_pin() -> None:
         assert card.apdus - before == 3  # SELECT DF04 + GET RESPONSE, READ RECORD
 
 
+#: a region's own DF with one record EF read after the PIN (application-files §4).
 LOCAL_DF = """
 [[df]]
-name = "DF0A"
-aid = "D1560000050A"
-zh = "地方应用"
-en = "local application"
+name = "DF0B"
+aid = "D1560000050B"
+zh = "区县应用"
+en = "county application"
 
 [[ef]]
-path = "DF0A/EF0C"
-zh = "地方数据"
-en = "local data"
+path = "DF0B/EF0E"
+zh = "区县数据"
+en = "county data"
 read = "pin"
 write = "never"
 [[ef.item]]
-tag = 0xC1
-field = "local_amount"
-zh = "地方金额"
-en = "local amount"
-format = "dec"
-size = 4
-sample = "12.50"
+tag = 0xD1
+field = "county_code"
+zh = "区县代码"
+en = "county code"
+format = "cn"
+size = 3
+sample = "420102"
 """
 
 
@@ -415,16 +416,16 @@ def test_a_regional_df_is_a_place_in_the_pin_domain(by: str) -> None:
     reader.connect()
     try:
         session = CardSession(CardChannel(reader), sam=SoftwareSam())
-        session.enter(df if by == "declaration" else "DF0A")
+        session.enter(df if by == "declaration" else "DF0B")
         # by FID the SSSE is entered first (its child): one SELECT more
         assert session.channel.apdu_count == (1 if by == "declaration" else 2)
-        assert session.selected == "DF0A" and session.in_pin_domain
+        assert session.selected == "DF0B" and session.in_pin_domain
         before = session.channel.apdu_count
         assert Card(session).pin.verify(PINS[0]).verified
-        assert session.channel.apdu_count - before == 2  # no SELECT: the PIN counts in DF0A
-        data = session.channel.send(commands.read_record(0xC1, by_tag=True, sfi=0x0C, le=6))
-        assert data[:1] == b"\xc1"
-        session.enter("DF0A")
+        assert session.channel.apdu_count - before == 2  # no SELECT: the PIN counts in DF0B
+        data = session.channel.send(commands.read_record(0xD1, by_tag=True, sfi=0x0E, le=5))
+        assert data == bytes.fromhex("D103420102")
+        session.enter("DF0B")
         assert session.channel.apdu_count - before == 3  # already there: nothing sent
     finally:
         reader.disconnect()
