@@ -140,10 +140,15 @@ def parse_ssse_fci(data: bytes) -> SsseInfo:
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """A DF the terminal selects: by DF name/AID (``name``) or by FID under ``parent``.
+    """A DF the terminal selects: by DF name/AID (``name``) or by FID (``fid``).
 
-    ``pin_domain``: the SSSE PIN counts here (the SSSE and its DFs, §2; the bank application is
-    firewalled, §9), so a PIN command needs no other SELECT.
+    ``parent``: the DF it is selected from.  By FID: from the parent itself (a FID is looked up
+    among the current DF's children).  By AID: from the parent or a sibling (a DF of the SSSE is
+    selected by AID from the SSSE or from another of its DFs, and through the SSSE from anywhere
+    else: the bank application, the MF, an unknown selection — [choice]: no source says that
+    every COS finds a DF of the SSSE by name from outside it, and the national terminals select
+    the SSSE first).  ``pin_domain``: the SSSE PIN counts here (the SSSE and its DFs, §2; the
+    bank application is firewalled, §9), so a PIN command needs no other SELECT.
     """
 
     label: str
@@ -167,7 +172,7 @@ def _places() -> dict[str, Place]:
         "BANK": Place("BANK", name=UNIONPAY_DEBIT_AID),
     }
     for df in APP_DFS:  # DF01..DF04, DF07: by AID (application-files §1)
-        table[df.name] = Place(df.name, name=df.aid, pin_domain=True)
+        table[df.name] = Place(df.name, name=df.aid, parent="SSSE", pin_domain=True)
     return table
 
 
@@ -175,6 +180,7 @@ def _places() -> dict[str, Place]:
 #: A region's extension DF enters with its declaration (:class:`apdu.appfiles.AppDF`, by AID), and
 #: any other ``DFxx`` by its FID under the SSSE (application-files §4: local DFs from DF0A).
 PLACES: Mapping[str, Place] = MappingProxyType(_places())
+
 
 def place_of(target: str | AppDF | Place) -> Place:
     """The :class:`Place` a name (``"SSSE"``, ``"DF04"``, ``"BANK"``, ``"DF0A"``), an extension
@@ -185,7 +191,7 @@ def place_of(target: str | AppDF | Place) -> Place:
         known = PLACES.get(target.name)
         if known is not None and known.name == target.aid:
             return known
-        return Place(target.name, name=target.aid, pin_domain=True)
+        return Place(target.name, name=target.aid, parent="SSSE", pin_domain=True)
     known = PLACES.get(target)
     if known is not None:
         return known
@@ -307,6 +313,13 @@ class CardSession:
             return self._extra[target]
         return place_of(target)
 
+    def _reaches(self, place: Place) -> bool:
+        """Whether ``place`` is selected from where the card is now (see :class:`Place`)."""
+        here = self.selected
+        if here is None or here == place.parent:
+            return here is not None
+        return place.name is not None and self._place(here).parent == place.parent
+
     def _moved(self, label: str | None) -> None:
         """The card now has ``label`` selected (None: unknown); a new DF ends the external
         authentications of the old one (§2) and has no current EF."""
@@ -329,7 +342,7 @@ class CardSession:
         place = self._place(target)
         if place.label not in PLACES:
             self._extra[place.label] = place
-        if place.parent is not None and self.selected != place.parent:
+        if place.parent is not None and not self._reaches(place):
             self.enter(place.parent)
         resp = self.channel.transmit(place.command())
         self._moved(place.label if resp.sw == status.SUCCESS else None)

@@ -119,6 +119,8 @@ class Model:
         self.pin_command()
 
     def area(self) -> None:
+        if self.df not in ("SSSE", "DF04"):  # a DF of the SSSE is entered from the SSSE
+            self.enter("SSSE")
         self.enter("DF04")
         self.cmd()  # READ RECORD tag 84
 
@@ -374,7 +376,7 @@ def test_another_df_ends_the_authentication_and_not_the_pin() -> None:
         assert not b.session.in_pin_domain and b.session.pin_verified
         before = card.apdus
         assert card.area_code() == "420100"  # back to DF04: the PIN still counts there
-        assert card.apdus - before == 3  # SELECT DF04 + GET RESPONSE, READ RECORD
+        assert card.apdus - before == 5  # SELECT SSSE, SELECT DF04 (each + GET RESPONSE), READ
 
 
 #: a region's own DF with one record EF read after the PIN (application-files §4).
@@ -417,8 +419,12 @@ def test_a_regional_df_is_a_place_in_the_pin_domain(by: str) -> None:
     try:
         session = CardSession(CardChannel(reader), sam=SoftwareSam())
         session.enter(df if by == "declaration" else "DF0B")
-        # by FID the SSSE is entered first (its child): one SELECT more
-        assert session.channel.apdu_count == (1 if by == "declaration" else 2)
+        assert session.channel.apdu_count == 2  # through the SSSE: SELECT SSSE, SELECT DF0B
+        session.enter("DF04")
+        assert session.channel.apdu_count == 3  # a sibling by AID: one SELECT
+        session.enter(df if by == "declaration" else "DF0B")
+        # by AID from a sibling directly; by FID through the SSSE (a FID is a child's)
+        assert session.channel.apdu_count == (4 if by == "declaration" else 5)
         assert session.selected == "DF0B" and session.in_pin_domain
         before = session.channel.apdu_count
         assert Card(session).pin.verify(PINS[0]).verified
