@@ -178,7 +178,8 @@ def _places() -> dict[str, Place]:
 
 #: Every place a session knows by name: the MF, the SSSE and its DFs, the PSE and the bank ADF.
 #: A region's extension DF enters with its declaration (:class:`apdu.appfiles.AppDF`, by AID), and
-#: any other ``DFxx`` by its FID under the SSSE (application-files §4: local DFs from DF0A).
+#: any other ``DFxx`` by its FID under the SSSE (application-files §4: local DFs from DF0A; the
+#: national interface addresses any ``DFxx``).
 PLACES: Mapping[str, Place] = MappingProxyType(_places())
 
 
@@ -200,9 +201,9 @@ def place_of(target: str | AppDF | Place) -> Place:
             number = int(target[2:], 16)
         except ValueError:
             number = -1
-        if 0x0A <= number <= 0xFE:
+        if 0x01 <= number <= 0xFE:
             return Place(target, fid=0xDF00 | number, parent="SSSE", pin_domain=True)
-    raise UsageError(f"no such DF {target!r}; known: {', '.join(PLACES)} or DF0A..DFFE")
+    raise UsageError(f"no such DF {target!r}; known: {', '.join(PLACES)} or DF01..DFFE")
 
 
 class CardSession:
