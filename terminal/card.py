@@ -48,7 +48,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from apdu.errors import NoCardError, TransportError, UsageError
 from drivers.base import Reader
@@ -61,6 +61,7 @@ from terminal.bankhost import BankHost
 from terminal.genuine import NO_SAM
 from terminal.inspect import Inspection, inspect_card, read_and_check
 from terminal.models import CardRead, national_terminal_number
+from terminal.pinblock import PinKey
 from terminal.pinpolicy import PinInput, PinPolicy
 from terminal.pinsource import PinSource
 from terminal.pinstatus import PinStatus
@@ -396,7 +397,7 @@ class Card:
         clerk_id_number: str,
         pin_source: PinSource,
         bank_host: BankHost | None = None,
-        pin_key: Any = None,
+        pin_key: PinKey | str | os.PathLike[str] | None = None,
         fmt: int = 0,
         pin_policy: PinPolicy | None = None,
         policy: SalePolicy | None = None,
@@ -411,7 +412,6 @@ class Card:
         checks the block with that key and keeps nothing.
         """
         from terminal.bankhost import LoopbackBankHost
-        from terminal.pinblock import PinKey
         from terminal.workflows.activation import activate
 
         if pin_key is None:
@@ -419,7 +419,7 @@ class Card:
         elif isinstance(pin_key, PinKey):
             key = pin_key
         else:
-            key = PinKey.from_file(pin_key, fmt)
+            key = PinKey.from_file(Path(pin_key), fmt)
         host = bank_host if bank_host is not None else LoopbackBankHost(keys={fmt: key})
         return activate(
             self.session, clerk_name=clerk_name, clerk_id_number=clerk_id_number,
