@@ -165,9 +165,9 @@ def _activate(m: Model) -> None:
     m.check()
     m.enter("BANK")
     m.cmd()  # the PAN record
-    _change(m)  # CHANGE PIN, the status known: no empty VERIFY, but the PIN's domain
-    m.cost -= 1
-    m.pin_status()
+    m.pin_domain()  # back from the bank application
+    m.pin_command()  # CHANGE PIN (the status is known from the check)
+    m.pin_status()  # the proof: the card reads "activated"
 
 
 #: operation -> its model.
