@@ -721,12 +721,15 @@ class CardSource:
     def _open_psam(self) -> SecurityModule:
         from terminal.sam.psam import PsamSam
 
-        if self.config.psam_sim is not None:
-            reader = open_reader(sim=self.config.psam_sim)
-        elif self.config.psam_reader is not None:
-            reader = open_reader(reader=self.config.psam_reader, wait=self.config.wait)
-        else:
-            raise SamFailure("absent", "no PSAM is configured")
+        try:
+            if self.config.psam_sim is not None:
+                reader = open_reader(sim=self.config.psam_sim)
+            elif self.config.psam_reader is not None:
+                reader = open_reader(reader=self.config.psam_reader, wait=self.config.wait)
+            else:
+                raise SamFailure("absent", "no PSAM is configured")
+        except SSCardError as exc:
+            raise SamFailure("absent", f"the PSAM cannot be used: {exc}") from None
         try:
             reader.connect()
             with reader.transaction():

@@ -197,6 +197,16 @@ class National:
         if steps is not None:
             steps.card.close()
 
+    def close(self) -> None:
+        """The caller is done: an open step group is abandoned (see :meth:`abandon_steps`)."""
+        self.abandon_steps()
+
+    def __enter__(self) -> National:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def steps_deadline(self) -> float | None:
         """When the open step group expires (monotonic seconds), or None."""
