@@ -261,22 +261,23 @@ class National:
     # -- PIN entry ----------------------------------------------------------------------------
 
     def _pin_session(self, function: str) -> PinentrySession:
-        return choose_pin_entry(
-            self.config.pin_entry,
-            self.config.pinentry,
-            reader_has_pad=False,
-            title="社会保障卡密码 / social security card PIN",
-            watch_fd=self.watch_fd,
-        )
+        try:
+            return choose_pin_entry(
+                self.config.pin_entry,
+                self.config.pinentry,
+                reader_has_pad=False,
+                title="社会保障卡密码 / social security card PIN",
+                watch_fd=self.watch_fd,
+            )
+        except PinEntryError as exc:
+            raise _entry_failure(exc) from None
 
     def _ask(self, entry: PinentrySession, function: str, action: str, prompt: str) -> bytearray:
         who = Requester(function, self.requester_pid, self.requester_exe)
         try:
             return entry.get(prompt, who.describe(action))
         except PinEntryError as exc:
-            code = {"cancel": PIN_CANCELLED, "timeout": PIN_TIMEOUT}.get(exc.kind, NOT_SUPPORTED)
-            detail = "" if exc.kind != "unavailable" else "密码输入程序不可用"
-            raise NationalError(code, detail) from None
+            raise _entry_failure(exc) from None
 
     def _verify_holder(self, card: OpenCard, function: str, *, sale: bool) -> None:
         """Status first, then ONE VERIFY with a PIN from the prompt (§6); not enabled: nothing."""
@@ -728,6 +729,12 @@ class National:
         size = SIGNATURES["iGetReaderInfo"].outputs[0].size - 1
         name = gbk.encode(self.source.reader_name(), size).decode(gbk.CODEC)
         return name, self._terminal_number()
+
+
+def _entry_failure(exc: PinEntryError) -> NationalError:
+    """PIN entry's failures as national codes: cancel -31, timeout -32, no prompt -13."""
+    code = {"cancel": PIN_CANCELLED, "timeout": PIN_TIMEOUT}.get(exc.kind, NOT_SUPPORTED)
+    return NationalError(code, "密码输入程序不可用" if exc.kind == "unavailable" else "")
 
 
 def _encrypted_length(pin_block: int, block: int) -> int:
