@@ -3,14 +3,22 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-SYSPKGS := pcscd vsmartcard-vpcd libpcsclite-dev swig opensc pcsc-tools
+SYSPKGS := pcscd vsmartcard-vpcd libpcsclite-dev swig opensc pcsc-tools gcc
 # The system binaries each package provides; a package counts as present when its file exists.
 SYSFILES := /usr/sbin/pcscd /usr/lib/pcsc/drivers/serial/libifdvpcd.so /usr/include/PCSC/winscard.h \
-            /usr/bin/swig /usr/bin/opensc-tool /usr/bin/scriptor
+            /usr/bin/swig /usr/bin/opensc-tool /usr/bin/scriptor /usr/bin/gcc
 
-.PHONY: install system venv demo test test-fast lint bench fuzz clean
+# The PIN-pad reader driver for pcscd (issue 13) and its C test: C99, libc and pcsc-lite's headers.
+IFD_CC   ?= gcc
+IFD_SRC  := simulator/ifd
+IFD_OUT  := build/ifd
+IFD_SO   := $(IFD_OUT)/libifd-sscard.so
+IFD_TEST := $(IFD_OUT)/test-ifd-sscard
+IFD_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -I/usr/include/PCSC
 
-install: system $(STAMP)
+.PHONY: install system venv demo test test-fast lint bench fuzz clean ifd
+
+install: system $(STAMP) ifd
 
 # System packages through apt-get, only when something is missing (root only; otherwise say what to install).
 system:
@@ -32,6 +40,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+ifd: system $(IFD_SO) $(IFD_TEST)
+
+$(IFD_SO): $(IFD_SRC)/ifd_sscard.c $(IFD_SRC)/ifd_sscard_proto.h
+	@mkdir -p $(IFD_OUT)
+	$(IFD_CC) $(IFD_CFLAGS) -fPIC -fvisibility=hidden -pthread -shared -o $@ $<
+
+$(IFD_TEST): $(IFD_SRC)/test_ifd_sscard.c $(IFD_SRC)/ifd_sscard_proto.h
+	@mkdir -p $(IFD_OUT)
+	$(IFD_CC) $(IFD_CFLAGS) -o $@ $<
 
 demo: install
 	$(BIN)/sscard check --sim

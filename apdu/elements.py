@@ -1,56 +1,26 @@
-"""The data elements of EF05, EF06 and DF04 EF05 (card-profile §4), as a table.
+"""The data elements of EF05, EF06 and DF04 EF05 tag 84 (card-profile §4), as a table.
 
-One row per item: tag, field name, format, size.  The simulator personalises from it and the
-terminal decodes with it, so the two cannot disagree.  The order of each table is the order the
-national read flow (§12) reads the records in.
+The declarations themselves now live in :mod:`apdu.appfiles` (one table per application file,
+each item with its codec and test vectors); this module keeps the names the read flow, the checks
+and the simulator have always imported.  The order of each table is the order the national read
+flow (§12) reads the records in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from apdu.appfiles import DF04_EF05 as _DF04_EF05_FILE
+from apdu.appfiles import SSSE_EF05, SSSE_EF06, Element, Format
 
-Format = Literal["an", "cn", "b", "date"]
+__all__ = [
+    "BY_TAG_EF05", "BY_TAG_EF06", "CARD_ID_MARK", "CARD_TYPES", "DF04_EF05", "EF05", "EF06",
+    "Element", "Format", "INSTITUTION_PREFIX", "SEXES", "SPEC_VERSIONS",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Element:
-    tag: int
-    field: str
-    format: Format
-    size: int  # maximum value length in bytes (cn/date: exact)
-    label: str
-
-    @property
-    def le(self) -> int:
-        """The exact Le of READ RECORD for a full-size item: value + tag + length (§4)."""
-        return self.size + 2
-
-
-EF05: tuple[Element, ...] = (
-    Element(0x01, "card_id", "b", 16, "卡的识别码 card identification code"),
-    Element(0x02, "card_type", "an", 1, "卡的类别 card type"),
-    Element(0x03, "spec_version", "an", 4, "规范版本 specification version"),
-    Element(0x04, "init_institution", "cn", 12, "初始化机构编号 initialising institution"),
-    Element(0x05, "issue_date", "date", 4, "发卡日期 issue date"),
-    Element(0x06, "expiry_date", "date", 4, "卡有效期 expiry date"),
-    Element(0x07, "card_number", "an", 9, "卡号 card number"),
-)
-
-EF06: tuple[Element, ...] = (
-    Element(0x08, "ssn", "an", 18, "社会保障号码 social security number"),
-    Element(0x09, "name", "an", 30, "姓名 name"),
-    Element(0x4E, "name_extension", "an", 20, "姓名扩展 name extension"),
-    Element(0x0A, "sex", "an", 1, "性别 sex"),
-    Element(0x0B, "ethnicity", "cn", 1, "民族 ethnicity"),
-    Element(0x0C, "birthplace", "cn", 3, "出生地 birthplace"),
-    Element(0x0D, "birth_date", "date", 4, "出生日期 birth date"),
-)
+EF05: tuple[Element, ...] = SSSE_EF05.items
+EF06: tuple[Element, ...] = SSSE_EF06.items
 
 #: DF04 EF05 (medical basic data), the item a pharmacy reads [one source: V2 table 9].
-DF04_EF05: tuple[Element, ...] = (
-    Element(0x84, "medical_area_code", "cn", 3, "医疗保险参保地所属行政区划代码 medical area"),
-)
+DF04_EF05: tuple[Element, ...] = (_DF04_EF05_FILE.by_tag[0x84],)
 
 BY_TAG_EF05 = {e.tag: e for e in EF05}
 BY_TAG_EF06 = {e.tag: e for e in EF06}

@@ -85,3 +85,50 @@ class PolicyError(SSCardError):
 
 class CardNotSupportedError(SSCardError):
     """The card in the reader is not a social security card (no SSSE) or of an unknown kind."""
+
+
+# --- PIN pads (PC/SC part 10) --------------------------------------------------------------------
+
+
+class ControlNotSupported(TransportError):
+    """The reader takes no such control request (no PIN pad, unknown code, malformed structure).
+
+    pcsc-lite reports it as ``SCARD_E_UNSUPPORTED_FEATURE``; an in-process reader raises it
+    directly.  Nothing reached the card.
+    """
+
+
+class PinPadError(SSCardError):
+    """A result made by the PIN-pad reader itself, instead of the card's status word.
+
+    ``sw`` is the two bytes the reader answered (``6400``...), or None when the terminal refused
+    before anything was sent.  No subclass carries a digit: a pad never sends one to the host.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, sw: int | None = None) -> None:
+        self.sw = sw
+        super().__init__(message)
+
+
+class PinEntryTimeout(PinPadError):
+    """``6400``: nobody finished typing on the pad in time; the card received nothing."""
+
+
+class PinEntryCancelled(PinPadError):
+    """``6401``: the holder pressed Cancel on the pad; the card received nothing, no try used."""
+
+
+class PinEntryMismatch(PinPadError):
+    """``6402``: the new PIN and its confirmation typed on the pad differ; nothing was sent."""
+
+
+class PinLengthError(PinPadError):
+    """``6403`` from the pad, or a PIN length outside the pad's limits refused before sending."""
+
+
+class PinPadRefused(PinPadError):
+    """``6B80``: the pad's firmware refused the request (a structure it cannot carry out)."""
+
+    exit_code = 2

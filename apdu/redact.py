@@ -13,6 +13,7 @@ from apdu.commands import (
     INS_PIN_UNBLOCK_RESET,
     INS_VERIFY,
 )
+from apdu.errors import ApduFormatError
 
 #: INS codes whose command data is secret.
 SECRET_INS = frozenset({INS_VERIFY, INS_CHANGE_PIN, INS_PIN_UNBLOCK_RESET, INS_CIPHER_DATA})
@@ -33,3 +34,31 @@ def describe_command(raw: bytes) -> str:
     if not is_secret(raw):
         return raw.hex(" ").upper()
     return f"{raw[:4].hex(' ').upper()} <{len(raw) - 4} bytes redacted>"
+
+
+def describe_control(code: int, request: bytes, feature: int | None = None) -> str:
+    """A control request for a trace: ``CONTROL 42330006 VERIFY_PIN_DIRECT 1E 1E 81 ...``.
+
+    A PIN pad never sends digits to the host, and a structure built by :mod:`apdu.part10` holds
+    only its APDU template (FF where the pad inserts the PIN).  The structure is shown in full
+    only when it parses and every byte the pad would overwrite is FF; otherwise (a foreign or
+    malformed structure) its bytes are replaced by their count, as for a secret APDU.
+    """
+    from apdu import part10  # apdu.part10 imports apdu.commands, as this module does
+
+    raw = bytes(request)
+    if feature is not None:
+        name = part10.feature_name(feature)
+    elif code in (part10.CM_IOCTL_GET_FEATURE_REQUEST, part10.CM_IOCTL_GET_FEATURE_REQUEST_WINDOWS):
+        name = "GET_FEATURE_REQUEST"
+    else:
+        name = "?"
+    head = f"CONTROL {code:08X} {name}"
+    if feature in (part10.Feature.VERIFY_PIN_DIRECT, part10.Feature.MODIFY_PIN_DIRECT):
+        try:
+            blank = part10.parse_structure(feature, raw).blank
+        except ApduFormatError:
+            blank = False
+        if not blank:
+            return f"{head} <{len(raw)} bytes redacted>"
+    return f"{head} {raw.hex(' ').upper()}".rstrip()

@@ -15,7 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-MODULES = ("bench_simulator", "bench_drivers", "bench_read", "bench_workflows", "bench_vpcd")
+MODULES = (
+    "bench_simulator",
+    "bench_drivers",
+    "bench_read",
+    "bench_workflows",
+    "bench_vpcd",
+    "bench_pinpad",
+)
 
 
 def _format(value: float) -> str:

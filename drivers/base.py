@@ -6,6 +6,12 @@ live one level up, in :class:`drivers.channel.CardChannel`, so every transport s
 
 Transport failures are raised as the typed errors of :mod:`apdu.errors` (``NoCardError``,
 ``CardRemovedError``, ``ReaderGoneError``, ``NoReaderError``).
+
+Reader control requests (``SCardControl``; PC/SC part 10 secure PIN entry, issue 13) go through
+:meth:`Reader.control`; a reader without them raises :class:`apdu.errors.ControlNotSupported`.
+:meth:`Reader.features` asks ``CM_IOCTL_GET_FEATURE_REQUEST`` and answers {feature tag: control
+code} ({} for a reader with no part 10 features).  Control requests need no card: a PC/SC reader
+opens a direct connection for them when none is open.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import abc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
+
+from apdu import part10
+from apdu.errors import ControlNotSupported
 
 Protocol = Literal["T0", "T1"]
 
@@ -49,6 +58,21 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     def transmit_raw(self, command: bytes) -> bytes:
         """Send one command APDU, return data + SW1 SW2.  No 61xx/6Cxx handling here."""
+
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        """One control request to the reader itself (not the card); its answer.
+
+        The default reader takes none: :class:`ControlNotSupported`.
+        """
+        raise ControlNotSupported(f"{self.name}: this reader takes no control requests")
+
+    def features(self) -> dict[int, int]:
+        """PC/SC part 10 features: {feature tag: control code}; {} when the reader has none."""
+        try:
+            answer = self.control(part10.CM_IOCTL_GET_FEATURE_REQUEST)
+        except ControlNotSupported:
+            return {}
+        return part10.parse_features(answer)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -14,6 +14,18 @@ Issue 3 §1; card-profile §3 (T=0 cards answer a SELECT with ``61xx``) and §4 
 
 Applications call :meth:`CardChannel.send` (data or a typed :class:`apdu.status.StatusError`) or
 :meth:`CardChannel.transmit` (the response as it is).
+
+Secure PIN entry (PC/SC part 10, issue 13) goes through the channel too, so that it is counted and
+traced like an APDU: :meth:`CardChannel.pin_pad_verify` / :meth:`CardChannel.pin_pad_modify` send
+a :mod:`apdu.part10` structure (a template: no digit ever exists here) to the reader, whose pad
+fills it and sends it to the card.  One such request is one APDU on the wire when it reaches the
+card; a reader-made result (``6400`` timeout, ``6401`` cancel, ``6402`` mismatch, ``6403``
+length, ``6B80`` refused) raises its typed error of :mod:`apdu.errors` and counts nothing (the
+card received nothing); the card's own status raises as :meth:`send` does (``WrongPin`` with
+the tries left, ``PinBlocked``).  Discovery requests (:meth:`CardChannel.control`) are traced
+but not counted.  A tracer with a ``control(code, request, response, seconds, feature)`` method
+records control requests (see :mod:`drivers.trace`); one without it sees the APDU template
+through ``exchange``.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from apdu import status
+from apdu import part10, status
 from apdu.command import CommandAPDU
 from apdu.commands import get_response
 from apdu.errors import ProtocolError, ResponseFormatError
@@ -38,6 +50,14 @@ class Tracer(Protocol):
     """Receives every exchange on the wire.  Implementations must redact (see drivers.trace)."""
 
     def exchange(self, command: bytes, response: bytes, seconds: float) -> None: ...
+
+
+class ControlTracer(Tracer, Protocol):
+    """A tracer that also records reader control requests (templates only, see drivers.trace)."""
+
+    def control(
+        self, code: int, request: bytes, response: bytes, seconds: float, feature: int | None
+    ) -> None: ...
 
 
 class CardChannel:
@@ -114,3 +134,61 @@ class CardChannel:
         if sw != 0x9000:
             status.check(sw, command.ins)
         return answer[:-2]
+
+    # -- reader control requests and secure PIN entry (PC/SC part 10) ----------------------------
+
+    def control(self, code: int, data: bytes = b"", *, feature: int | None = None) -> bytes:
+        """One control request to the reader (feature discovery, properties); traced, not counted.
+
+        ``feature`` names the request in traces.  :class:`apdu.errors.ControlNotSupported` when
+        the reader takes none.
+        """
+        return self._control(code, bytes(data), feature, None)
+
+    def _control(self, code: int, raw: bytes, feature: int | None, template: bytes | None) -> bytes:
+        tracer = self.tracer
+        if tracer is None:
+            return self.reader.control(code, raw)
+        start = time.perf_counter()
+        answer = self.reader.control(code, raw)
+        seconds = time.perf_counter() - start
+        record = getattr(tracer, "control", None)
+        if record is not None:
+            record(code, raw, answer, seconds, feature)
+        elif template is not None:
+            tracer.exchange(template, answer, seconds)
+        return answer
+
+    def pin_pad_exchange(
+        self, code: int, structure: part10.PinVerify | part10.PinModify
+    ) -> ResponseAPDU:
+        """Hand ``structure`` to the PIN pad (control ``code``); the card's response as it is.
+
+        A reader-made result raises its typed error (:func:`apdu.part10.reader_error`).
+        """
+        verify = isinstance(structure, part10.PinVerify)
+        feature = part10.Feature.VERIFY_PIN_DIRECT if verify else part10.Feature.MODIFY_PIN_DIRECT
+        answer = self._control(code, structure.to_bytes(), feature, structure.apdu)
+        if len(answer) < 2:
+            raise ResponseFormatError(f"the PIN pad answered {len(answer)} bytes, not a status")
+        sw = (answer[-2] << 8) | answer[-1]
+        if len(answer) == 2:
+            refused = part10.reader_error(sw)
+            if refused is not None:
+                raise refused
+        self.apdu_count += 1
+        return ResponseAPDU(answer[:-2], sw)
+
+    def pin_pad_verify(self, code: int, structure: part10.PinVerify) -> None:
+        """VERIFY through the pad; any status but 9000 raises (``WrongPin``, ``PinBlocked``...)."""
+        self._pin_pad_checked(code, structure)
+
+    def pin_pad_modify(self, code: int, structure: part10.PinModify) -> None:
+        """CHANGE PIN through the pad (current, new, new again typed on it); raises like verify."""
+        self._pin_pad_checked(code, structure)
+
+    def _pin_pad_checked(self, code: int, structure: part10.PinVerify | part10.PinModify) -> None:
+        response = self.pin_pad_exchange(code, structure)
+        if response.sw != status.SUCCESS:
+            ins = structure.apdu[1] if len(structure.apdu) > 1 else None
+            status.check(response.sw, ins)

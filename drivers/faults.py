@@ -22,11 +22,16 @@ raises :class:`CardRemovedError`, as a PC/SC reader reports ``SCARD_W_REMOVED_CA
 
 :meth:`FaultyReader.corrupt` replaces the answer to the ``n``-th command with given bytes (the
 command is delivered by default): the untrusted-response tests feed hostile answers that way.
+
+Reader control requests (PC/SC part 10 PIN entry and feature discovery, issue 13) count as
+exchanges too, in the same sequence: the card can be pulled out just before a PIN-pad VERIFY
+(the pad never sends it) or while the card answers it (executed, answer lost), and a pad's answer
+can be replaced like a card's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -131,6 +136,12 @@ class FaultyReader(Reader):
         return self.inner.protocol
 
     def transmit_raw(self, command: bytes) -> bytes:
+        return self._exchange(lambda: self.inner.transmit_raw(command))
+
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        return self._exchange(lambda: self.inner.control(code, data))
+
+    def _exchange(self, deliver: Callable[[], bytes]) -> bytes:
         if self.removed:
             raise self._gone()
         index = self.count
@@ -140,7 +151,7 @@ class FaultyReader(Reader):
         corruption = self._corrupt.get(index)
         if corruption is not None and not corruption.deliver:
             return corruption.response
-        answer = self.inner.transmit_raw(command)
+        answer = deliver()
         if index == self._remove_after:
             raise self._pull(index, delivered=True)
         return corruption.response if corruption is not None else answer

@@ -12,6 +12,10 @@
   is gone, so the workflow ends with ``CardRemovedError("card was reset by another program")`` and
   the handle is reconnected so that the next workflow can start over.
 - Every PC/SC status is turned into a typed error of :mod:`apdu.errors` through :data:`ERRORS`.
+- Reader control requests (``SCardControl``; PC/SC part 10 PIN pads, issue 13) use the session's
+  handle, or a direct connection (``SCARD_SHARE_DIRECT``, no card needed) when there is none, so
+  feature discovery works on an empty reader.  ``SCARD_E_UNSUPPORTED_FEATURE`` (vpcd's readers
+  answer every control request so) is :class:`apdu.errors.ControlNotSupported`.
 
 pyscard is imported lazily: everything else in sscard works without it.
 """
@@ -27,6 +31,7 @@ from typing import Any
 from apdu import atr as atr_mod
 from apdu.errors import (
     CardRemovedError,
+    ControlNotSupported,
     DataFormatError,
     NoCardError,
     NoReaderError,
@@ -68,6 +73,9 @@ ERRORS: dict[str, tuple[type[TransportError], str]] = {
     "SCARD_F_INTERNAL_ERROR": (TransportError, "PC/SC internal error"),
     "SCARD_F_UNKNOWN_ERROR": (TransportError, "PC/SC unknown error"),
     "SCARD_F_WAITED_TOO_LONG": (TransportError, "PC/SC waited too long"),
+    "SCARD_E_UNSUPPORTED_FEATURE": (
+        ControlNotSupported, "the reader does not support this control request"
+    ),
 }
 #: Before a session exists, a card that is gone was simply never there.
 CONNECT_ERRORS: dict[str, tuple[type[TransportError], str]] = {
@@ -353,6 +361,33 @@ class PcscReader(Reader):
         if hr != 0:
             self._fail(hr)
         return bytes(response)
+
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        """``SCardControl`` on the session's handle, or on a direct connection when none is open
+        (no card needed: feature discovery on an empty reader)."""
+        sc = scard()
+        hcard = self._hcard
+        if hcard is not None:
+            hr, response = sc.SCardControl(hcard, code, list(data))
+            if hr != 0:
+                self._fail(hr)
+            return bytes(response)
+        ctx = establish_context()
+        try:
+            name = _resolve(self.selector, _list(ctx))
+            hr, direct, _active = sc.SCardConnect(ctx, name, sc.SCARD_SHARE_DIRECT, 0)
+            _check(hr, name, stage="connect")
+            try:
+                hr, response = sc.SCardControl(direct, code, list(data))
+                _check(hr, name)
+                return bytes(response)
+            finally:
+                try:
+                    sc.SCardDisconnect(direct, sc.SCARD_LEAVE_CARD)
+                except Exception:  # noqa: BLE001 - pcscd may be gone; the answer stands
+                    pass
+        finally:
+            release_context(ctx)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -10,6 +10,10 @@ Two uses:
 - **fuzzing**: :meth:`ReplayReader.from_responses` answers the given responses in order whatever is
   sent, like OpenSC's fuzzing reader (ATR first, then ``[response]`` blocks); when they run out the
   card answers ``6F00``.
+
+Reader control requests (PC/SC part 10, issue 13) replay too: a recorded ``CONTROL`` step answers
+:meth:`ReplayReader.control` with the same code and structure (a redacted structure is matched on
+its code only); a fuzzing script answers control requests from the same queue.
 """
 
 from __future__ import annotations
@@ -32,15 +36,21 @@ EXHAUSTED_SW = b"\x6f\x00"
 
 _REDACTED = re.compile(r"<\s*(\d+)\s+bytes\s+redacted\s*>", re.IGNORECASE)
 _TIMING = re.compile(r"\(\s*[\d.]+\s*ms\s*\)\s*$")
+_CONTROL = re.compile(r"^CONTROL\s+([0-9A-Fa-f]{1,8})\s+\S+\s*(.*)$")
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One expected exchange.  ``command`` None: any command (fuzzing); ``header_only``: secret."""
+    """One expected exchange.  ``command`` None: any command (fuzzing); ``header_only``: secret.
+
+    ``control`` is the control code of a recorded reader control request (``command`` is then
+    its structure; with ``header_only`` only the code is matched).
+    """
 
     command: bytes | None
     response: bytes
     header_only: bool = False
+    control: int | None = None
 
 
 def _hex(text: str, what: str) -> bytes:
@@ -48,6 +58,13 @@ def _hex(text: str, what: str) -> bytes:
         return bytes.fromhex(text.replace(" ", "").replace(":", ""))
     except ValueError:
         raise DataFormatError(f"trace: {what} is not hex: {text[:40]!r}") from None
+
+
+def _control_code(text: str, where: str) -> int:
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise DataFormatError(f"trace: {where}: control code is not hex: {text[:12]!r}") from None
 
 
 class ReplayReader(Reader):
@@ -88,9 +105,12 @@ class ReplayReader(Reader):
                 raise DataFormatError(f"trace: entry {n} lacks 'c' or 'r'")
             redacted = bool(item.get("redacted"))
             command = _hex(str(item["c"]), f"command {n}")
-            steps.append(
-                Step(command[:4] if redacted else command, _hex(str(item["r"]), "r"), redacted)
-            )
+            response = _hex(str(item["r"]), "r")
+            if "ctl" in item:
+                code = _control_code(str(item["ctl"]), f"entry {n}")
+                steps.append(Step(b"" if redacted else command, response, redacted, code))
+                continue
+            steps.append(Step(command[:4] if redacted else command, response, redacted))
         if atr is None:
             raise DataFormatError("trace: no ATR (record it or pass atr=...)")
         return cls(atr, steps)
@@ -99,7 +119,7 @@ class ReplayReader(Reader):
     def from_text(cls, text: str, atr: bytes | None = None) -> ReplayReader:
         """From ``ATR ...`` / ``> cmd`` / ``< resp [(t ms)]`` lines; ``#`` starts a comment."""
         steps: list[Step] = []
-        pending: tuple[bytes, bool] | None = None
+        pending: tuple[bytes, bool, int | None] | None = None
         for lineno, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
@@ -112,13 +132,20 @@ class ReplayReader(Reader):
                 body = line[1:].strip()
                 secret = _REDACTED.search(body) is not None
                 body = _REDACTED.sub("", body)
+                control = _CONTROL.match(body)
+                if control is not None:
+                    code = _control_code(control.group(1), f"line {lineno}")
+                    structure = _hex(control.group(2), f"line {lineno}")
+                    pending = (b"" if secret else structure, secret, code)
+                    continue
                 command = _hex(body, f"line {lineno}")
-                pending = (command[:4] if secret else command, secret)
+                pending = (command[:4] if secret else command, secret, None)
             elif line.startswith("<"):
                 if pending is None:
                     raise DataFormatError(f"trace line {lineno}: a response without a command")
-                response = _hex(_TIMING.sub("", line[1:]).strip(), f"line {lineno}")
-                steps.append(Step(pending[0], response, pending[1]))
+                answer = _TIMING.sub("", line[1:]).strip()
+                response = b"" if answer == "(empty)" else _hex(answer, f"line {lineno}")
+                steps.append(Step(pending[0], response, pending[1], pending[2]))
                 pending = None
             else:
                 raise DataFormatError(f"trace line {lineno}: expected ATR, '>' or '<'")
@@ -171,6 +198,11 @@ class ReplayReader(Reader):
                 return EXHAUSTED_SW
             raise ProtocolError(f"replay: the recording ended; got {describe_command(raw)}")
         step = self.steps[self.position]
+        if step.control is not None:
+            raise ProtocolError(
+                f"replay: exchange {self.position + 1} expected CONTROL {step.control:08X}, "
+                f"got {describe_command(raw)}"
+            )
         if step.command is not None:
             got = raw[:4] if step.header_only or is_secret(raw) else raw
             if step.header_only != is_secret(raw) or got != step.command:
@@ -182,6 +214,28 @@ class ReplayReader(Reader):
                 raise ProtocolError(
                     f"replay: exchange {self.position + 1} expected {expected}, "
                     f"got {describe_command(raw)}"
+                )
+        self.position += 1
+        return step.response
+
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        """The recorded answer to this control request (no connection needed, as on PC/SC)."""
+        raw = bytes(data)
+        if self.position >= len(self.steps):
+            if self.steps and self.steps[-1].command is None:
+                return EXHAUSTED_SW
+            raise ProtocolError(f"replay: the recording ended; got CONTROL {code:08X}")
+        step = self.steps[self.position]
+        if step.command is not None or step.control is not None:  # None and None: fuzzing
+            matches = step.control == code and (step.header_only or step.command == raw)
+            if not matches:
+                expected = (
+                    f"CONTROL {step.control:08X}" if step.control is not None
+                    else describe_command(step.command or b"")
+                )
+                raise ProtocolError(
+                    f"replay: exchange {self.position + 1} expected {expected}, "
+                    f"got CONTROL {code:08X} ({len(raw)} bytes)"
                 )
         self.position += 1
         return step.response

@@ -6,6 +6,11 @@ and a card pulled out with :meth:`SimulatedReader.remove` makes the next exchang
 :class:`apdu.errors.CardRemovedError`, as a real card does mid-read.  Power-off and reset clear the
 card's security state (card-profile §2) because the card itself does so.
 
+With ``pin_pad`` (a :class:`simulator.pinpad.PinPadFirmware`) the slot is a PIN-pad reader:
+:meth:`SimulatedReader.control` hands part 10 requests to that firmware, which takes the digits
+from its keypad and sends the filled APDU to the powered card (issue 13).  Without one, control
+requests raise :class:`apdu.errors.ControlNotSupported`, as on a reader with no PIN pad.
+
 The exchange path is deliberately thin (one attribute test and one call): the whole in-process
 stack must cost at most twice a bare ``card.transmit`` (see ``bench/bench_drivers.py``).  Nothing
 is logged here; tracing is :class:`drivers.channel.CardChannel`'s job, and only when asked.
@@ -22,6 +27,7 @@ from drivers.base import Protocol, Reader
 
 if TYPE_CHECKING:  # the simulator is hosted in-process only; no import at module load
     from simulator.card import VirtualCard
+    from simulator.pinpad import PinPadFirmware
 
 
 def _protocol_of(answer: bytes) -> Protocol:
@@ -35,8 +41,16 @@ def _protocol_of(answer: bytes) -> Protocol:
 class SimulatedReader(Reader):
     """A virtual slot for one :class:`VirtualCard`; insert and remove cards at will."""
 
-    def __init__(self, card: VirtualCard | None = None, name: str = "sscard simulator") -> None:
+    def __init__(
+        self,
+        card: VirtualCard | None = None,
+        name: str = "sscard simulator",
+        *,
+        pin_pad: PinPadFirmware | None = None,
+    ) -> None:
         self.name = name
+        #: the PIN-pad firmware of this slot (None: a reader without PIN pad).
+        self.pin_pad = pin_pad
         self._card: VirtualCard | None = card
         #: the card powered for the current session (None: not connected, or card pulled out).
         self._live: VirtualCard | None = None
@@ -48,18 +62,22 @@ class SimulatedReader(Reader):
     # -- construction from the simulator's files -----------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | PathLike[str]) -> SimulatedReader:
+    def from_file(
+        cls, path: str | PathLike[str], *, pin_pad: PinPadFirmware | None = None
+    ) -> SimulatedReader:
         """A slot holding the card saved at ``path`` (a user card or a PSAM file)."""
         from simulator.loader import load_card
 
-        return cls(load_card(path), name=f"sscard simulator ({path})")
+        return cls(load_card(path), name=f"sscard simulator ({path})", pin_pad=pin_pad)
 
     @classmethod
-    def sample(cls, generation: int = 3) -> SimulatedReader:
+    def sample(
+        cls, generation: int = 3, *, pin_pad: PinPadFirmware | None = None
+    ) -> SimulatedReader:
         """A slot holding the built-in sample card of ``generation`` (2 or 3)."""
         from simulator.samples import sample_card
 
-        return cls(sample_card(generation))
+        return cls(sample_card(generation), pin_pad=pin_pad)
 
     # -- the slot --------------------------------------------------------------------------------
 
@@ -126,6 +144,17 @@ class SimulatedReader(Reader):
             raise self._no_session()
         return live.transmit(command)
 
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        """A part 10 request to this slot's PIN-pad firmware (the card need not be connected)."""
+        pad = self.pin_pad
+        if pad is None:
+            return super().control(code, data)
+        live = self._live
+        try:
+            return pad.control(code, data, live.transmit if live is not None else None)
+        except NoCardError:
+            raise self._no_session() from None
+
     # -- helpers -----------------------------------------------------------------------------------
 
     def _require(self) -> VirtualCard:
@@ -146,4 +175,5 @@ class SimulatedReader(Reader):
             state = "connected"
         else:
             state = "empty" if self._card is None else "idle"
-        return f"SimulatedReader(name={self.name!r}, {state})"
+        pad = ", PIN pad" if self.pin_pad is not None else ""
+        return f"SimulatedReader(name={self.name!r}, {state}{pad})"

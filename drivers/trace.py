@@ -12,6 +12,12 @@ Formats (the replay driver, :mod:`drivers.replay`, reads both back):
   when the ATR is known;
 - JSON: ``[{"atr": hex}?, {"c": hex, "r": hex}, ...]``; a secret command is stored as its 4-byte
   header with ``"redacted": N`` (the number of bytes hidden).
+
+Reader control requests (PC/SC part 10, issue 13) are recorded like APDUs: text
+``> CONTROL 42330006 VERIFY_PIN_DIRECT 1E 1E 81 ... 00 20 00 00 03 FF FF FF`` then ``< 90 00``;
+JSON ``{"ctl": "42330006", "c": structure hex, "r": hex}``.  What a PIN pad is sent is a template
+(the pad inserts the digits itself); a structure whose PIN area is not blank is recorded as its
+length only (:func:`apdu.redact.describe_control`, ``"redacted": N`` with an empty ``c``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from apdu.redact import describe_command, is_secret
+from apdu import part10
+from apdu.redact import describe_command, describe_control, is_secret
 
 
 def describe_response(response: bytes) -> str:
@@ -49,6 +56,13 @@ class LogTracer:
             self.logger.debug("> %s", describe_command(command))
             self.logger.debug("< %s %s", describe_response(response), _ms(seconds))
 
+    def control(
+        self, code: int, request: bytes, response: bytes, seconds: float, feature: int | None
+    ) -> None:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("> %s", describe_control(code, request, feature))
+            self.logger.debug("< %s %s", describe_response(response), _ms(seconds))
+
 
 class StreamTracer:
     """Writes ``>`` / ``<`` lines to a text stream (stderr by default, or an open file)."""
@@ -66,18 +80,46 @@ class StreamTracer:
         )
         self.stream.flush()
 
+    def control(
+        self, code: int, request: bytes, response: bytes, seconds: float, feature: int | None
+    ) -> None:
+        self.stream.write(
+            f"> {describe_control(code, request, feature)}\n"
+            f"< {_control_answer(response, feature)} {_ms(seconds)}\n"
+        )
+        self.stream.flush()
+
+
+def _control_answer(response: bytes, feature: int | None) -> str:
+    """A control answer: a PIN request's is the card's response (or a reader-made status); a
+    discovery answer is data with no status word."""
+    if feature in (part10.Feature.VERIFY_PIN_DIRECT, part10.Feature.MODIFY_PIN_DIRECT):
+        return describe_response(response)
+    return bytes(response).hex(" ").upper() or "(empty)"
+
+
+def _control_is_blank(code: int, request: bytes, feature: int | None) -> bool:
+    return "redacted>" not in describe_control(code, request, feature)
+
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """One recorded exchange; ``command`` is the header only when ``redacted`` > 0."""
+    """One recorded exchange; ``command`` is the header only when ``redacted`` > 0.
+
+    ``control`` is the control code of a reader control request (``command`` is then the
+    structure, or empty when redacted).
+    """
 
     command: bytes
     response: bytes
     redacted: int = 0
     seconds: float = 0.0
+    control: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"c": self.command.hex(), "r": self.response.hex()}
+        if self.control is not None:
+            out = {"ctl": f"{self.control:08X}", **out}
         if self.redacted:
             out["redacted"] = self.redacted
         return out
@@ -96,6 +138,15 @@ class RecordingTracer:
             self.exchanges.append(Exchange(raw[:4], bytes(response), len(raw) - 4, seconds))
         else:
             self.exchanges.append(Exchange(raw, bytes(response), 0, seconds))
+
+    def control(
+        self, code: int, request: bytes, response: bytes, seconds: float, feature: int | None
+    ) -> None:
+        raw = bytes(request)
+        if _control_is_blank(code, raw, feature):
+            self.exchanges.append(Exchange(raw, bytes(response), 0, seconds, code))
+        else:
+            self.exchanges.append(Exchange(b"", bytes(response), len(raw), seconds, code))
 
     def to_json(self) -> list[dict[str, Any]]:
         """``[{"atr": hex}]`` (when known) followed by ``{"c", "r"[, "redacted"]}`` per exchange."""

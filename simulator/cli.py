@@ -25,8 +25,10 @@ from pydantic import ValidationError
 
 from apdu.keys import TEST_KEYS, KeySet
 from simulator.cli_serve import SERVE_COMMANDS
+from simulator.extensions import ExtensionError, extension_of, read_extension_file
 from simulator.loader import load_card
 from simulator.personalisation import PersonalisationError
+from simulator.photo import PhotoError, load_photo
 from simulator.samples import apply_overrides, sample_personalisation
 from simulator.usercard import UserCard
 
@@ -83,14 +85,26 @@ def _fail(lines: list[str]) -> None:
 @click.option("--counterfeit", is_flag=True, help="Issue under the COUNTERFEIT test key set.")
 @click.option("--allow-invalid", is_flag=True, help="Issue even if the data is inconsistent.")
 @click.option("--force", is_flag=True, help="Overwrite an existing card file.")
+@click.option("--photo", "photo_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="EF08 photo: a JPEG or BMP of at most 4 KB (default: a drawn portrait).")
+@click.option("--extension", "extension_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A region's extension declaration (TOML) to personalise too.")
 def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: str | None,
           birth_date: dt.date | None, expiry: dt.date | None, card_number: str | None,
           pin: str | None, pin_tries: int | None, t0: bool, pad20: bool, pin_not_enabled: bool,
-          counterfeit: bool, allow_invalid: bool, force: bool) -> None:
+          counterfeit: bool, allow_invalid: bool, force: bool, photo_path: Path | None,
+          extension_path: Path | None) -> None:
     """Issue a simulated user card (a complete valid 3rd-generation sample by default)."""
     if out.exists() and not force:
         raise click.UsageError(f"{out} exists; use --force to overwrite it")
     overrides: dict[str, Any] = {}
+    try:
+        if photo_path is not None:
+            overrides["photo"] = load_photo(photo_path)
+        if extension_path is not None:
+            overrides["extension"] = read_extension_file(extension_path)
+    except (PhotoError, ExtensionError) as exc:
+        _fail([str(exc)])
     if ssn is not None:
         overrides.update(_ssn_facts(ssn))
         overrides["ssn"] = ssn
@@ -119,6 +133,8 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
         f"issued {out}: generation {card.generation} ({card.algorithm.name}), "
         f"{perso.holder.name}, card {perso.card.card_number}, "
         f"{'T=0' if card.t0 else 'T=1'}, {keys.label}"
+        + (f", photo {photo_path}" if photo_path is not None else "")
+        + (f", {ext.region} extension" if (ext := extension_of(perso.extension)) else "")
         + (" [INVALID DATA ALLOWED]" if allow_invalid else "")
     )
 

@@ -7,11 +7,15 @@
   SIGUSR1 toggles slot 0 (pull the card / put it back).
 - ``eject [--slot N]`` / ``insert [--slot N] [--card CARD.json]``: tell a running ``serve`` to pull
   a card out or put one in (the same or another file), through its control socket.
+- PIN pad (issue 13): ``serve --pinpad-socket PATH [--pinpad-card CARD.json] [--keypad
+  control|terminal]`` also serves a PIN-pad reader to pcscd's ``libifd-sscard.so``;
+  ``keypad DIGITS | --stdin | --cancel | --timeout | --clear | --status`` types on its keypad.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -61,13 +65,32 @@ def issue_psam(out: Path, sm4: bool, terminal_number: str, t0: bool, force: bool
     help="vpcd's slot-0 address; the PSAM goes to PORT+1",
 )
 @click.option("--control", "control_path", help=_CONTROL_HELP)
+@click.option(
+    "--pinpad-socket",
+    help="also serve a PIN-pad reader on this Unix socket (pcscd driver libifd-sscard.so)",
+)
+@click.option(
+    "--pinpad-card",
+    type=click.Path(exists=True, dir_okay=False),
+    help="the card in the PIN-pad reader (default: --card, which then leaves vpcd slot 0)",
+)
+@click.option(
+    "--keypad",
+    type=click.Choice(["control", "terminal"]),
+    default="control",
+    show_default=True,
+    help="PIN-pad keys from `sscard sim keypad`, or typed on this terminal when asked",
+)
 @click.option("-v", "--verbose", count=True, help="-v connections, -vv every APDU (PINs redacted)")
 def serve_command(
-    card: str, psam: str | None, vpcd: str, control_path: str | None, verbose: int
+    card: str, psam: str | None, vpcd: str, control_path: str | None, pinpad_socket: str | None,
+    pinpad_card: str | None, keypad: str, verbose: int,
 ) -> None:
     """Serve the card (and PSAM) to pcscd through vsmartcard's vpcd until Ctrl-C."""
     from simulator.vpcd import serve
 
+    if pinpad_card and not pinpad_socket:
+        raise click.UsageError("--pinpad-card needs --pinpad-socket")
     host, port = parse_hostport(vpcd)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
@@ -79,7 +102,13 @@ def serve_command(
         + f"; control {control_path or default_control_path()}; Ctrl-C stops",
         err=True,
     )
-    serve(card, psam, host, port, control_path)
+    if pinpad_socket:
+        click.echo(
+            f"PIN-pad reader on {pinpad_socket} holding {pinpad_card or card}; keypad: {keypad}",
+            err=True,
+        )
+    serve(card, psam, host, port, control_path, pinpad_socket=pinpad_socket,
+          pinpad_card=pinpad_card, keypad=keypad)
 
 
 @click.command("eject")
@@ -105,4 +134,38 @@ def insert(slot: int, card: str | None, control_path: str | None) -> None:
     click.echo(control(f"insert {slot}{target}", control_path))
 
 
-SERVE_COMMANDS: list[click.Command] = [issue_psam, serve_command, eject, insert]
+# --- PIN pad (issue 13) -------------------------------------------------------------------------
+
+
+@click.command("keypad")
+@click.argument("digits", required=False)
+@click.option("--stdin", "from_stdin", is_flag=True, help="read the digits from stdin (not argv)")
+@click.option("--cancel", is_flag=True, help="press Cancel")
+@click.option("--timeout", "time_out", is_flag=True, help="let the pad time out at once")
+@click.option("--clear", is_flag=True, help="drop every queued entry")
+@click.option("--status", is_flag=True, help="how many entries are queued")
+@click.option("--control", "control_path", help=_CONTROL_HELP)
+def keypad(
+    digits: str | None, from_stdin: bool, cancel: bool, time_out: bool, clear: bool,
+    status: bool, control_path: str | None,
+) -> None:
+    """Type on the simulated PIN pad of a running `sscard sim serve --pinpad-socket`.
+
+    An entry is queued: the pad takes the next one when it asks (or at once if it is asking).
+    DIGITS on the command line are visible to other local users (ps): they are meant for test
+    PINs; use --stdin for anything else.
+    """
+    if from_stdin:
+        digits = sys.stdin.readline().strip()
+    given = [w for w, on in (("cancel", cancel), ("timeout", time_out), ("clear", clear),
+                             ("status", status)) if on]
+    if (digits is not None) + len(given) != 1:
+        raise click.UsageError(
+            "give exactly one of DIGITS, --stdin, --cancel, --timeout, --clear, --status"
+        )
+    if digits is not None and not (digits.isascii() and digits.isdigit()):
+        raise click.UsageError("a keypad entry is made of the digits 0-9 only")
+    click.echo(control(f"keypad {digits if digits is not None else given[0]}", control_path))
+
+
+SERVE_COMMANDS: list[click.Command] = [issue_psam, serve_command, eject, insert, keypad]

@@ -37,6 +37,9 @@ from apdu.codec import TEXT_CODEC
 from apdu.elements import CARD_ID_MARK, CARD_TYPES, INSTITUTION_PREFIX, SEXES, SPEC_VERSIONS
 from apdu.errors import SSCardError
 from apdu.identifiers import card_id_problems, card_number_check_ok, ssn_check_ok
+from simulator.appdata import app_problems
+from simulator.extensions import ExtensionError, extension_of
+from simulator.photo import PhotoError, checked_photo
 
 #: §4 sizes of the name fields: 姓名 (tag 09) and 姓名扩展 (tag 4E).
 NAME_BYTES = 30
@@ -156,6 +159,13 @@ class Personalisation(BaseModel):
     pin: SecretStr = SecretStr("123456")
     options: CardOptions = CardOptions()
     key_set: str = "test"  # label of the key set ("test" or "counterfeit"), informational
+    #: issue 15: the photo of SSSE EF08 (JPEG/BMP ≤ 4 KB); None = the synthetic portrait.
+    photo: HexBytes | None = None
+    #: issue 15: DF01-DF04 item values by file ("DF04/EF05": {field: value}, "DF04/EF08":
+    #: [record, ...]); None = plausible samples for the holder (simulator.appdata).
+    app_data: dict[str, Any] | None = None
+    #: issue 15: a region's extension declaration (TOML text, apdu.extensions); None = none.
+    extension: str | None = None
 
     @field_validator("pin", mode="before")
     @classmethod
@@ -164,7 +174,7 @@ class Personalisation(BaseModel):
 
     def public_dump(self) -> dict[str, Any]:
         """JSON-able dump without the PIN (what the card file records about its issue)."""
-        return self.model_dump(mode="json", exclude={"pin"})
+        return self.model_dump(mode="json", exclude={"pin", "photo"})
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -321,10 +331,27 @@ def problems(p: Personalisation) -> list[str]:
     return out
 
 
+def application_problems(p: Personalisation, *, allow_invalid: bool = False) -> list[str]:
+    """Issue 15: the photo (must fit EF08; must be a well-formed image unless ``allow_invalid``),
+    the extension declaration and the application-file values (must encode)."""
+    out: list[str] = []
+    if p.photo is not None:
+        try:
+            checked_photo(p.photo)
+        except PhotoError as exc:
+            if not allow_invalid or len(p.photo) > 0x1000:
+                out.append(str(exc))
+    try:
+        out += app_problems(p, extension_of(p.extension))
+    except ExtensionError as exc:
+        out.append(f"extension: {exc}")
+    return out
+
+
 def validate(p: Personalisation, *, allow_invalid: bool = False) -> None:
     """Raise :class:`PersonalisationError` listing every problem (only encoding ones when
     ``allow_invalid``)."""
-    found = encoding_problems(p)
+    found = encoding_problems(p) + application_problems(p, allow_invalid=allow_invalid)
     if not allow_invalid:
         found += [m for m in problems(p) if m not in found]
     if found:

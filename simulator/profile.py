@@ -19,11 +19,16 @@ city code (BCD), T10-T13 the serial (card id bytes 8..12).
 
 from __future__ import annotations
 
+from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile
 from apdu.codec import an_encode, cn_encode, date_encode
 from apdu.crypto import Algorithm
-from apdu.elements import DF04_EF05, EF05, EF06, Element
-from apdu.names import DF_AIDS, MF_FID, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID, Kid
+from apdu.elements import EF05, EF06, Element
+from apdu.errors import DataFormatError
+from apdu.extensions import Extension
+from apdu.names import MF_FID, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID, Kid
 from apdu.tlv import ber_encode, simple_encode
+from simulator.appdata import app_contents
+from simulator.extensions import extension_of
 from simulator.filesystem import (
     DF,
     EF,
@@ -35,12 +40,14 @@ from simulator.filesystem import (
     FileSystemError,
     FileTree,
     RecordEF,
+    Rule,
     TransparentEF,
     key,
     pin_and_key,
     pin_or_key,
 )
-from simulator.personalisation import Personalisation, split_name
+from simulator.personalisation import Personalisation, PersonalisationError, split_name
+from simulator.photo import ef08_content
 
 #: §1: generation -> symmetric algorithm of the card.
 ALGORITHM_FOR_GENERATION: dict[int, Algorithm] = {2: Algorithm.DES, 3: Algorithm.SM4}
@@ -52,7 +59,6 @@ FID_PSE = 0xDDF1
 FID_BANK_ADF = 0xADF1
 FID_SSSE = 0xDDF2
 FID_DIR = 0x2F00
-FID_DF = {name: int(name[2:], 16) | 0xDF00 for name in DF_AIDS}  # DF01 -> 0xDF01 ...
 
 #: §10 [choice]: fixed historical bytes T1-T2 (chip maker), T3-T5 (COS), T6-T7 (card maker).
 CHIP_MAKER = b"\x00\x86"
@@ -61,17 +67,12 @@ CARD_MAKER = b"\x53\x43"
 ATR_T0_PREFIX = bytes.fromhex("3B6D0000")
 ATR_T1_PREFIX = bytes.fromhex("3BED00008131FE45")
 
-#: Number of records of the DF04 EF08 transaction log (§2: at least 30) and their length.
-LOG_RECORDS = 30
-LOG_RECORD_LEN = 23
-EF07_SIZE = 0x300
-EF08_SIZE = 0x1000
+EF07_SIZE = SSSE_FILES[2].size
+EF08_SIZE = SSSE_FILES[3].size
 
-#: DF01..DF04 read keys (§2, §5 KID table) and DIR labels.
-DF_READ_KID = {"DF01": Kid.RK1_DF02, "DF02": Kid.RK1_DF02, "DF03": Kid.RK1_DF04,
-               "DF04": Kid.RK1_DF04}
+#: DIR labels of the application DFs.
 DF_LABELS = {"DF01": "PUBLIC", "DF02": "EMPLOYMENT", "DF03": "SOCIAL INSURANCE 1",
-             "DF04": "SOCIAL INSURANCE 2"}
+             "DF04": "SOCIAL INSURANCE 2", "DF07": "PERSONNEL"}
 
 
 def historical_bytes(card_id: bytes) -> bytes:
@@ -112,8 +113,35 @@ def _record_ef(
     return ef
 
 
-def build_tree(generation: int, *, bank: bool = True) -> FileTree:
-    """The empty SSC tree of §2 for a generation (2 = DES, 3 = SM4) with access rules as data."""
+def _rule(access: Access) -> Rule:
+    """A shared access row (apdu.appfiles) as the file system's rule (the same singletons for
+    the kinds without a key)."""
+    if access.kind in _SINGLETONS:
+        return _SINGLETONS[access.kind]
+    if access.kid is None:
+        raise FileSystemError(f"access rule {access} names no key")
+    return _KEYED[access.kind](access.kid)
+
+
+_SINGLETONS: dict[str, Rule] = {"free": FREE, "pin": PIN, "never": NEVER}
+_KEYED = {"key": key, "pin_or_key": pin_or_key, "pin_and_key": pin_and_key}
+
+
+def _ef(f: AppFile, generation: int) -> EF:
+    """The simulator's EF for a declared application file (apdu.appfiles): structure, FID, SFI
+    and access rules all from the one declaration."""
+    read, write = _rule(f.read_rule(generation)), _rule(f.write)
+    if f.structure == "binary":
+        return TransparentEF(f.ef, f.fid, f.sfi, read, write, size=f.size)
+    if f.structure == "cyclic":
+        return CyclicEF(f.ef, f.fid, f.sfi, read, write)
+    return _record_ef(f.ef, f.fid, f.sfi, read, write)
+
+
+def build_tree(generation: int, *, bank: bool = True,
+               extension: Extension | None = None) -> FileTree:
+    """The empty SSC tree of §2 for a generation (2 = DES, 3 = SM4), its files and access rules
+    from the shared declarations of :mod:`apdu.appfiles` (and of a local extension)."""
     if generation not in ALGORITHM_FOR_GENERATION:
         raise FileSystemError(f"unsupported generation {generation}")
     mf = DF("MF", MF_FID, None, DFKind.MF, fci=_tlv(0x6F, _tlv(0x83, MF_FID.to_bytes(2, "big"))))
@@ -128,31 +156,23 @@ def build_tree(generation: int, *, bank: bool = True) -> FileTree:
         adf.add(_record_ef("EF01", 0xEF01, 1, FREE, NEVER, emv=True))
         pse.add(adf)
         mf.add(pse)
-    uk = key(Kid.UKSSSE)
-    ef06_read = FREE if generation == 2 else key(Kid.RKSSSE)
     ssse = DF("SSSE", FID_SSSE, SSSE_NAME, DFKind.DDF, domain="SSSE", key_domains=("SSSE",),
               pin_domain=True, fci=ssse_fci(generation))
-    ssse.add(
-        _record_ef("EF05", 0xEF05, 5, FREE, uk),
-        _record_ef("EF06", 0xEF06, 6, ef06_read, uk),
-        TransparentEF("EF07", 0xEF07, 7, key(Kid.RKSSSE), uk, size=EF07_SIZE),
-        TransparentEF("EF08", 0xEF08, 8, key(Kid.RKSSSE), uk, size=EF08_SIZE),
-        _record_ef("DIR", FID_DIR, DIR_SFI_FOR_GENERATION[generation], FREE, uk),
-    )
-    for name, aid in DF_AIDS.items():
-        kid = DF_READ_KID[name]
-        df = DF(name, FID_DF[name], aid, DFKind.ADF, domain=name, key_domains=(name, "SSSE"),
-                pin_domain=True, fci=_tlv(0x6F, _tlv(0x84, aid)))
-        if name == "DF04":
-            df.add(
-                _record_ef("EF05", 0xEF05, 5, pin_or_key(kid), pin_and_key(kid)),
-                _record_ef("EF06", 0xEF06, 6, pin_and_key(kid), pin_and_key(kid)),
-                CyclicEF("EF08", 0xEF08, 8, PIN, NEVER),
-                _record_ef("EF15", 0xEF15, 0x15, pin_or_key(kid), pin_and_key(kid)),
-            )
-        else:
-            df.add(_record_ef("EF05", 0xEF05, 5, pin_or_key(kid), pin_and_key(kid)))
+    ssse.add(*(_ef(f, generation) for f in SSSE_FILES))
+    ssse.add(_record_ef("DIR", FID_DIR, DIR_SFI_FOR_GENERATION[generation], FREE,
+                        key(Kid.UKSSSE)))
+    dfs = list(APP_DFS) + (list(extension.dfs) if extension is not None else [])
+    for app in dfs:
+        df = DF(app.name, app.fid, app.aid, DFKind.ADF, domain=app.name,
+                key_domains=(app.name, "SSSE"), pin_domain=True,
+                fci=_tlv(0x6F, _tlv(0x84, app.aid)))
+        df.add(*(_ef(f, generation) for f in app.files))
         ssse.add(df)
+    if extension is not None:  # extension EFs under SSSE or a national DF (EF0C and up)
+        for f in extension.files:
+            parent = ssse if f.df == "SSSE" else ssse.by_fid.get(0xDF00 | int(f.df[2:], 16))
+            if isinstance(parent, DF) and f.df not in {d.name for d in extension.dfs}:
+                parent.add(_ef(f, generation))
     mf.add(ssse)
     return FileTree(mf)
 
@@ -172,12 +192,6 @@ def _encode(el: Element, value: object, pad: int) -> bytes:
 
 def _records(table: tuple[Element, ...], values: dict[str, object], pad: int) -> list[bytes]:
     return [simple_encode(el.tag, _encode(el, values[el.field], pad)) for el in table]
-
-
-def _photo() -> bytes:
-    """A minimal JPEG-framed placeholder (SOI, a COM segment, EOI); the rest of EF08 stays 00."""
-    text = b"sscard simulated card: no real photo"
-    return b"\xff\xd8\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + b"\xff\xd9"
 
 
 def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
@@ -208,20 +222,16 @@ def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
         "MF/SSSE/EF05": _records(EF05, ef05, pad),
         "MF/SSSE/EF06": _records(EF06, ef06, pad),
         "MF/SSSE/EF07": bytes(EF07_SIZE),
-        "MF/SSSE/EF08": _photo().ljust(EF08_SIZE, b"\x00"),
+        "MF/SSSE/EF08": ef08_content(p.photo, EF08_SIZE),
         "MF/SSSE/DIR": [
-            _tlv(0x61, _tlv(0x4F, aid), _tlv(0x50, DF_LABELS[name].encode("ascii")))
-            for name, aid in DF_AIDS.items()
+            _tlv(0x61, _tlv(0x4F, app.aid), _tlv(0x50, DF_LABELS[app.name].encode("ascii")))
+            for app in APP_DFS
         ],
-        "MF/SSSE/DF04/EF05": _records(DF04_EF05, {"medical_area_code": c.medical_area_code}, pad),
-        # [choice] placeholders: §2 names these files but no public source lists their items.
-        "MF/SSSE/DF04/EF06": [simple_encode(0x86, bytes(4))],
-        "MF/SSSE/DF04/EF08": [bytes(LOG_RECORD_LEN) for _ in range(LOG_RECORDS)],
-        "MF/SSSE/DF04/EF15": [simple_encode(0x95, bytes(8))],
-        "MF/SSSE/DF01/EF05": [],
-        "MF/SSSE/DF02/EF05": [],
-        "MF/SSSE/DF03/EF05": [],
     }
+    try:
+        out.update(app_contents(p, extension_of(p.extension)))
+    except DataFormatError as exc:
+        raise PersonalisationError([str(exc)]) from None
     if p.bank is not None:
         b = p.bank
         pan = cn_encode(b.pan)

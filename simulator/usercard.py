@@ -73,6 +73,7 @@ from apdu.crypto import (
 from apdu.errors import ApduFormatError, CryptoError, DataFormatError
 from apdu.keys import KID_TABLE, TEST_KEYS, KeySet
 from apdu.names import MF_FID, Kid
+from simulator.extensions import card_extension
 from simulator.filesystem import (
     DF,
     EF,
@@ -189,7 +190,8 @@ class UserCard:
         self._t0 = state.options.t0
         self._has_bank = state.has_bank
         self._key_set_label = state.key_set_label
-        self._tree = build_tree(state.generation, bank=state.has_bank)
+        self._tree = build_tree(state.generation, bank=state.has_bank,
+                                extension=card_extension(state.personalisation))
         data: dict[str, list[bytes] | bytes] = {}
         for fpath, content in state.files.items():
             if content.records is not None:

@@ -22,7 +22,8 @@ from waiting on vpcd's delayed ACK.
 Insertion and removal: vpcd reports "no card" while nobody is connected to a slot, so ejecting a
 slot closes its connection, and inserting (possibly another card) connects again. A control
 channel on a UNIX socket takes one command per connection (``eject N``, ``insert N [CARD.json]``,
-``status``) and answers one line starting ``ok`` or ``error``; SIGUSR1 toggles slot 0.
+``status``, and ``keypad ...`` for the PIN-pad reader served beside, issue 13) and answers one
+line starting ``ok`` or ``error``; SIGUSR1 toggles slot 0.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 from apdu.errors import SSCardError, UsageError
 from apdu.redact import describe_command
 from simulator.card import VirtualCard
+from simulator.pinpad import ScriptedKeypad, keypad_command
 
 log = logging.getLogger("sscard.vpcd")
 
@@ -175,6 +177,8 @@ class VpcdServer:
         self._threads: list[threading.Thread] = []
         self._control: socket.socket | None = None
         self.card_loader: Callable[[str], VirtualCard] = load_card_file
+        #: the scripted keypad of the PIN-pad reader served beside (``keypad`` verb, issue 13).
+        self.keypad: ScriptedKeypad | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -397,6 +401,8 @@ class VpcdServer:
             if not words:
                 raise UsageError("empty command")
             verb, args = words[0].lower(), words[1:]
+            if verb == "keypad":
+                return self.handle_keypad(args)
             if verb == "status":
                 return "ok " + json.dumps(self.status())
             if verb in ("eject", "insert") and args:
@@ -414,6 +420,15 @@ class VpcdServer:
             raise UsageError(
                 f"unknown command {line!r}: eject SLOT | insert SLOT [CARD.json] | status"
             )
+        except SSCardError as exc:
+            return f"error {exc}"
+
+    # --- PIN pad (issue 13): the one control verb of the PIN-pad reader, kept apart -------------
+
+    def handle_keypad(self, args: Sequence[str]) -> str:
+        """``keypad DIGITS|cancel|timeout|clear|status`` (simulator.pinpad.keypad_command)."""
+        try:
+            return "ok " + keypad_command(self.keypad, args)
         except SSCardError as exc:
             return f"error {exc}"
 
@@ -447,18 +462,36 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     control_path: str | None = None,
+    *,
+    pinpad_socket: str | None = None,
+    pinpad_card: str | os.PathLike[str] | None = None,
+    keypad: str = "control",
 ) -> None:
     """Serve the user card on ``port`` and the PSAM on ``port + 1`` until SIGINT/SIGTERM.
 
-    SIGUSR1 toggles slot 0 (eject / insert the same card).
+    SIGUSR1 toggles slot 0 (eject / insert the same card).  With ``pinpad_socket`` a PIN-pad
+    reader (``libifd-sscard.so``, :mod:`simulator.ifdserver`) is served there too, holding
+    ``pinpad_card``, or else the user card (vpcd slot 0 then starts empty).
     """
     cards: list[VirtualCard | None] = [load_card_file(card_path)]
     if psam_path is not None:
         cards.append(load_card_file(psam_path))
+    sources = [card_path, psam_path]
+    pad, scripted = None, None
+    if pinpad_socket:
+        from simulator.ifdserver import start_pinpad
+
+        pad_card: VirtualCard | None
+        if pinpad_card is not None:
+            pad_card = load_card_file(pinpad_card)
+        else:  # the user card goes into the PIN pad: one card is in one reader
+            pad_card, cards[0], sources[0] = cards[0], None, None
+        pad, scripted = start_pinpad(pinpad_socket, pad_card, keypad)
     server = VpcdServer(
         cards, host=host, port=port, control_path=control_path or default_control_path()
     )
-    for slot, source in zip(server._slots, (card_path, psam_path), strict=False):
+    server.keypad = scripted
+    for slot, source in zip(server._slots, sources, strict=False):
         slot.source = str(source) if source is not None else None
 
     def _stop(signum: int, frame: object) -> None:
@@ -477,6 +510,8 @@ def serve(
         log.info("serving %s on %s:%d (control %s)", card_path, host, port, server.control_path)
         server.serve_forever()
     finally:
+        if pad is not None:
+            pad.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -488,6 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--psam")
     p.add_argument("--vpcd", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}")
     p.add_argument("--control")
+    p.add_argument("--pinpad-socket")
+    p.add_argument("--pinpad-card")
+    p.add_argument("--keypad", choices=("control", "terminal"), default="control")
     p.add_argument("-v", "--verbose", action="count", default=0)
     args = p.parse_args(argv)
     logging.basicConfig(
@@ -500,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         host, port = parse_hostport(args.vpcd)
-        serve(Path(args.card), args.psam, host, port, args.control)
+        serve(Path(args.card), args.psam, host, port, args.control,
+              pinpad_socket=args.pinpad_socket, pinpad_card=args.pinpad_card, keypad=args.keypad)
     except SSCardError as exc:
         print(f"sscard: {exc}", flush=True)
         return 2

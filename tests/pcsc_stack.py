@@ -15,7 +15,11 @@ The fixture (see ``tests/conftest.py``) gives a :class:`tests.stack.PcscStack`:
   waits until PC/SC reports it on that slot's reader (other slots may be empty); ``insert`` with a
   ``card_path`` swaps even over a present card (eject, wait empty, insert, wait present), so a fresh
   connection works as soon as it returns; ``stack.restore()`` puts every card back;
-- ``stack.server.log_path`` -- the server's log, for a failing test's message.
+- ``stack.server.log_path`` -- the server's log, for a failing test's message;
+- ``stack.pinpad`` -- the PIN-pad reader (issue 13; a private pcscd only, else None): its PC/SC
+  name ``stack.pinpad.reader``, ``stack.pinpad.keypad("123456")`` and
+  ``stack.pinpad.received()`` (what its card received).  Its card starts with PIN 123456 and 6
+  tries; a test that changes the PIN or spends a try puts them back.
 
 A test that ejects a card must put it back (``stack.restore()`` in a ``finally``): the stack is
 shared by the whole session.
@@ -49,8 +53,9 @@ def running_stack(
     card = card_path or issue_user_card(workdir / "card.json")
     # The default card is 3.00 (SM4), so the PSAM in slot 1 is an SM4 PSAM (card-profile §11).
     psam = psam_path or issue_psam(workdir / "psam.json", sm4=True)
+    pinpad_card = issue_user_card(workdir / "pinpad-card.json")
     with stack_lock():
-        stack = start_stack(workdir, card, psam)
+        stack = start_stack(workdir, card, psam, pinpad_card=pinpad_card)
         try:
             yield stack
         finally:

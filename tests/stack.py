@@ -20,6 +20,14 @@ when none runs) and Debian's fixed vpcd ports; a stack then holds an exclusive `
 
 ``python -m tests.stack --bare --port P`` serves a bare responder (answers ``90 00`` to every
 APDU, through the same :class:`simulator.vpcd.VpcdServer` code path): the floor of the stack.
+
+**The PIN-pad reader (issue 13).**  A private stack also registers sscard's own reader driver,
+``libifd-sscard.so`` (built by ``make ifd``), as ``sscard PIN pad 00 00``: its reader.conf.d entry
+follows the vpcd entry in the same file, so pcscd lists it after the vpcd readers (readdir order
+is not sorted).  ``python -m tests.stack --pinpad SOCKET --card CARD --control CTL --record FILE``
+is its firmware: the simulator's :class:`simulator.ifdserver.IfdServer` and PIN-pad firmware,
+with the card wrapped in a :class:`tests.helpers_pinpad.RecordingCard` so that tests read what the
+card received (:class:`PinPadHarness`), and the simulator's control channel for the keypad.
 """
 
 from __future__ import annotations
@@ -53,6 +61,11 @@ INSTALL_HINT = (
 
 BARE_ATR = bytes.fromhex("3B6D0000") + b"BARE-RESPONDR"
 
+#: the PIN-pad reader driver and its C test (issue 13), built by ``make ifd``.
+IFD_DRIVER = REPO / "build" / "ifd" / "libifd-sscard.so"
+IFD_TEST = REPO / "build" / "ifd" / "test-ifd-sscard"
+PINPAD_READER = "sscard PIN pad"
+
 
 class StackError(RuntimeError):
     """The PC/SC stack could not be brought up; the message says why and what to do."""
@@ -84,6 +97,18 @@ class BareResponder:
 
 
 # --- prerequisites and pcscd ----------------------------------------------------------------------
+
+
+def build_ifd_driver(timeout: float = 120.0) -> Path:
+    """``make ifd`` (incremental: nothing to do when the sources did not change); the .so."""
+    make = shutil.which("make")
+    if make is None:
+        raise StackError(f"make is not installed: {INSTALL_HINT}")
+    done = subprocess.run([make, "-s", "ifd"], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0 or not IFD_DRIVER.exists():
+        raise StackError(f"make ifd failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return IFD_DRIVER
 
 
 def pcscd_binary() -> str | None:
@@ -210,6 +235,14 @@ def free_port_pair() -> int:
     raise StackError("no free pair of TCP ports for the vpcd slots")
 
 
+def append_reader_conf(path: Path, name: str, device: str, library: Path) -> Path:
+    """Add one more reader entry to the reader.conf.d file ``path`` (pcscd reads a file's entries
+    in order, so this reader is listed after the file's earlier ones)."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f'\nFRIENDLYNAME "{name}"\nDEVICENAME {device}\nLIBPATH {library}\n')
+    return path
+
+
 def write_reader_conf(conf_dir: Path, name: str, device: str, library: Path,
                       channel: int | None = None) -> Path:
     """One reader.conf.d entry (FRIENDLYNAME, DEVICENAME, LIBPATH[, CHANNELID]) in ``conf_dir``."""
@@ -242,14 +275,24 @@ class Pcscd:
         return self.conf_dir is not None
 
     @classmethod
-    def ensure(cls, workdir: Path, timeout: float = 15.0) -> Pcscd:
-        """A private pcscd when :func:`prepare_private_pcscd` set one up, else the machine's."""
+    def ensure(
+        cls, workdir: Path, timeout: float = 15.0, *, pinpad_socket: Path | None = None
+    ) -> Pcscd:
+        """A private pcscd when :func:`prepare_private_pcscd` set one up, else the machine's.
+
+        With ``pinpad_socket`` a private pcscd also loads the PIN-pad reader driver, its
+        DEVICENAME that socket (the machine's pcscd is never given a driver of ours).
+        """
         socket_env = os.environ.get(CSOCK_ENV)
         if socket_env:
             conf_dir = workdir / "reader.conf.d"
             port = free_port_pair()
-            write_reader_conf(conf_dir, READER_PREFIX, f"/dev/null:{port:#06x}", VPCD_DRIVER,
-                              port)
+            conf = write_reader_conf(conf_dir, READER_PREFIX, f"/dev/null:{port:#06x}",
+                                     VPCD_DRIVER, port)
+            if pinpad_socket is not None:
+                # "unix:" keeps pcscd from requiring the socket to exist when it starts
+                append_reader_conf(conf, PINPAD_READER, f"unix:{pinpad_socket}",
+                                   build_ifd_driver())
             return cls.start_private(workdir, conf_dir, Path(socket_env), port, timeout)
         pid = running_pcscd()
         if pid is not None:
@@ -512,6 +555,63 @@ class Server:
         _stop_pid(self.proc)
 
 
+@dataclass
+class PinPadHarness:
+    """The PIN-pad reader of a private stack and its firmware process (see the module doc).
+
+    ``reader`` is its PC/SC name; :meth:`keypad` queues an entry (``123456``, ``cancel``,
+    ``timeout``) through the simulator's control channel; :meth:`received` is every command the
+    card received, oldest first (the card side: a test hook, never the host's view).
+    """
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    socket_path: Path
+    control_path: Path
+    record_path: Path
+    card_path: Path
+    atr: bytes
+    reader: str = f"{PINPAD_READER} 00 00"
+
+    @classmethod
+    def start(cls, workdir: Path, card_path: Path) -> PinPadHarness:
+        socket_path, control_path = workdir / "pinpad.sock", workdir / "pinpad-ctl.sock"
+        record, log_path = workdir / "pinpad-received.txt", workdir / "pinpad.log"
+        cmd = [sys.executable, "-m", "tests.stack", "--pinpad", str(socket_path), "--card",
+               str(card_path), "--control", str(control_path), "--record", str(record)]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        harness = cls(proc, log_path, socket_path, control_path, record, card_path,
+                      card_atr(card_path))
+        deadline = time.monotonic() + 30
+        while not (socket_path.exists() and control_path.exists()):
+            harness.check_alive()
+            if time.monotonic() > deadline:
+                harness.stop()
+                raise StackError(f"the PIN-pad firmware did not start: see {log_path}")
+            time.sleep(0.05)
+        return harness
+
+    def keypad(self, entry: str) -> str:
+        from simulator.vpcd import control
+
+        return control(f"keypad {entry}", str(self.control_path))
+
+    def received(self) -> list[bytes]:
+        from tests.helpers_pinpad import recorded
+
+        return recorded(self.record_path)
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise StackError(f"the PIN-pad firmware exited with {self.proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        _stop_pid(self.proc)
+
+
 def issue_user_card(path: Path, *args: str) -> Path:
     """``sscard sim issue --out PATH [ARGS]`` (the complete sample card by default) -> the file."""
     cmd = [sys.executable, "-m", "terminal.cli.main", "sim", "issue", "--out", str(path), *args]
@@ -623,6 +723,8 @@ class PcscStack:
     pcscd: Pcscd
     server: Server
     _atrs: list[bytes] = field(default_factory=list)
+    #: the PIN-pad reader (issue 13); None when the stack uses the machine's pcscd.
+    pinpad: PinPadHarness | None = None
 
     @property
     def card_reader(self) -> str:
@@ -684,14 +786,25 @@ class PcscStack:
 
 
 def start_stack(
-    workdir: Path, card_path: Path, psam_path: Path, timeout: float = 20.0
+    workdir: Path, card_path: Path, psam_path: Path, timeout: float = 20.0,
+    pinpad_card: Path | None = None,
 ) -> PcscStack:
     """Bring up pcscd (a private one, or the machine's) and the simulator; the caller holds
-    :func:`stack_lock`."""
+    :func:`stack_lock`.  With ``pinpad_card`` and a private pcscd, the PIN-pad reader too."""
     check_prerequisites()
     workdir.mkdir(parents=True, exist_ok=True)
     atrs = [card_atr(card_path), card_atr(psam_path)]
-    pcscd = Pcscd.ensure(workdir)
+    pinpad = None
+    if pinpad_card is not None and os.environ.get(CSOCK_ENV):
+        pinpad = PinPadHarness.start(workdir, pinpad_card)
+    try:
+        pcscd = Pcscd.ensure(
+            workdir, pinpad_socket=pinpad.socket_path if pinpad is not None else None
+        )
+    except BaseException:
+        if pinpad is not None:
+            pinpad.stop()
+        raise
     server = Server.simulator(workdir, card_path, psam_path, port=pcscd.vpcd_port)
     try:
         deadline = time.monotonic() + timeout
@@ -705,10 +818,15 @@ def start_stack(
                 if left <= 0:
                     server.check_alive()
                     names = wait_readers(atrs, timeout=0.1)  # raises with what PC/SC shows
-        return PcscStack(workdir, card_path, psam_path, names[:2], pcscd, server, atrs)
+        if pinpad is not None:
+            pinpad.check_alive()
+            wait_reader(pinpad.reader, pinpad.atr, timeout)
+        return PcscStack(workdir, card_path, psam_path, names[:2], pcscd, server, atrs, pinpad)
     except BaseException:
         server.stop()
         pcscd.stop()
+        if pinpad is not None:
+            pinpad.stop()
         raise
 
 
@@ -717,6 +835,8 @@ def stop_stack(stack: PcscStack) -> None:
     gc.collect()  # release pyscard handles while pcscd still answers (no noise at exit)
     stack.server.stop()
     stack.pcscd.stop()
+    if stack.pinpad is not None:
+        stack.pinpad.stop()
 
 
 def _serve_bare(argv: Sequence[str] | None = None) -> int:
@@ -733,5 +853,37 @@ def _serve_bare(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _serve_pinpad(argv: Sequence[str] | None = None) -> int:
+    """The PIN-pad reader's firmware for a test stack, its card recording what it receives."""
+    import logging
+
+    from simulator.ifdserver import IfdServer
+    from simulator.loader import load_card
+    from simulator.pinpad import PinPadFirmware, ScriptedKeypad
+    from simulator.vpcd import VpcdServer
+    from tests.helpers_pinpad import RecordingCard
+
+    p = argparse.ArgumentParser(prog="python -m tests.stack --pinpad")
+    p.add_argument("--pinpad", required=True, help="the reader's socket (its DEVICENAME)")
+    p.add_argument("--card", required=True)
+    p.add_argument("--control", required=True)
+    p.add_argument("--record", required=True, help="file the card's received commands go to")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    keypad = ScriptedKeypad()
+    card = RecordingCard(load_card(args.card), Path(args.record))
+    pad = IfdServer(args.pinpad, card, PinPadFirmware(keypad))  # type: ignore[arg-type]
+    channel = VpcdServer([], control_path=args.control)
+    channel.keypad = keypad
+    signal.signal(signal.SIGTERM, lambda *_: channel.stop())
+    signal.signal(signal.SIGINT, lambda *_: channel.stop())
+    pad.start()
+    try:
+        channel.serve_forever()
+    finally:
+        pad.stop()
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(_serve_bare())
+    raise SystemExit(_serve_pinpad() if "--pinpad" in sys.argv else _serve_bare())

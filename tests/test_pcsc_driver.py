@@ -57,7 +57,8 @@ def test_list_and_resolve_readers(pcsc_stack: Any) -> None:
     index = names.index(pcsc_stack.card_reader)
     assert pcsc.resolve_reader(str(index)) == pcsc_stack.card_reader
     assert pcsc.resolve_reader(pcsc_stack.card_reader) == pcsc_stack.card_reader
-    pattern = "*" + pcsc_stack.card_reader[-5:].lower()
+    # long enough to tell "Virtual PCD 00 00" from the PIN-pad reader "sscard PIN pad 00 00"
+    pattern = "*" + pcsc_stack.card_reader[-10:].lower()
     assert pcsc.resolve_reader(pattern) == pcsc_stack.card_reader
     with pytest.raises(NoReaderError, match=r"no reader matches .*readers: 0: "):
         pcsc.resolve_reader("no such reader anywhere")

@@ -104,7 +104,7 @@ def test_df04_read_key_opens_pin_or_key_files_but_not_pin_and_key() -> None:
     assert ext_auth(c, 0x84, "RK1DF04") == 0x9000
     assert tx(c, "00B2842805") == (bytes.fromhex("8403420100"), 0x9000)
     assert sw(c, "00B2863006") == 0x6982  # EF06: PIN and key
-    assert sw(c, "00B201AC00") == 0x6C0A  # EF15 (SFI 0x15): PIN or key
+    assert sw(c, "00B201AC00") == 0x6A83  # EF15 (SFI 0x15): PIN or key; empty when fresh
     assert sw(c, "00B2014400") == 0x6982  # EF08: PIN only
 
 
