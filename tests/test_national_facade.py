@@ -343,9 +343,11 @@ def test_hsm_reload_refusals(tmp_path: Path, pins: PinQueue) -> None:
 
 EVERY_FILE = (
     "SSSEEF05|01|02|03|04|05|06|07|$SSSEEF06|08|09|4E|0A|0B|0C|0D|$SSSEEF07|00|$"
-    "SSSEEF08|00|$DF01EF05|20|$DF02EF05|42|$DF03EF05|61|$DF04EF05|84|$DF04EF06|86|$"
-    "DF04EF08:01$DF04EF15|95|$"
+    "SSSEEF08|00|$DF01EF05|20|21|$DF02EF05|42|$DF03EF05|61|$DF04EF05|84|$DF04EF06|90|92|$"
+    "DF04EF08:01$DF04EF15:01$"
 )
+#: The sample card's first log record (simulator personalisation, apdu.appfiles layout).
+LOG1 = "3^1^420100000001^20240603101530^25.60^0.00^0.00^"
 
 
 @pytest.mark.parametrize("gen", GENS)
@@ -356,17 +358,19 @@ def test_read_reaches_every_file_of_the_card(tmp_path: Path, pins: PinQueue, gen
     pins.put(f"PIN {INITIAL}")
     code, (data,) = n.iReadCard(3, auth, CARD_INFO, EVERY_FILE)
     assert code == 0, data.decode("gbk")
-    files = data.decode("gbk").split("$")[:-1]
-    assert len(files) == 11
-    assert files[0].startswith("SSSEEF05|420100D15600000500000001FFFFFFFF|3|")
+    files = data.decode("gbk").split("$")
+    assert files.pop() == "" and len(files) == 11
+    assert files[0] == ("SSSEEF05|420100D15600000500000001FFFFFFFF|3|"
+                        f"{gen}.00|915600000242010042010001|20240501|20340501|D2143569X|")
     assert files[1] == "SSSEEF06|420102198505151238|张三丰||1|01|420102|19850515|"
     assert files[2] == "SSSEEF07|" + "00" * 0x300 + "|"
-    assert files[3].startswith("SSSEEF08|FFD8FF") and len(files[3]) == 9 + 0x2000 + 1
-    assert files[4:7] == ["DF01EF05||", "DF02EF05||", "DF03EF05||"]  # empty on the sample
+    assert files[3].startswith("SSSEEF08|FFD8FF") and len(files[3]) == 9 + 0x2000 + 1  # JPEG
+    assert files[4] == "DF01EF05|1|湖北省武汉市江岸区沿江大道100号|"
+    assert files[5:7] == ["DF02EF05||", "DF03EF05||"]  # the sample holds none of these items
     assert files[7] == "DF04EF05|420100|"
-    assert files[8] == "DF04EF06|00000000|"
-    assert files[9] == "DF04EF08:01|" + "00" * 23 + "^|"
-    assert files[10] == "DF04EF15|0000000000000000|"
+    assert files[8] == "DF04EF06|0|0.00|"
+    assert files[9] == f"DF04EF08:01|{LOG1}|"
+    assert files[10] == "DF04EF15:01||"  # an empty record: no items
     assert pins.remaining() == []  # DF04 EF06/EF08 need the PIN whatever iAuthType says
 
 
@@ -374,7 +378,8 @@ def test_read_whole_cyclic_log_and_mismatch(tmp_path: Path, pins: PinQueue) -> N
     n = national(source(tmp_path, 2, "software"))
     pins.put(f"PIN {INITIAL}")
     data = out(n.iReadCard(1, 1, CARD_INFO, "DF04EF08$"))
-    assert data == "DF04EF08|" + ("00" * 23 + "^|") * 30 + "$"
+    records = data.removeprefix("DF04EF08|").removesuffix("|$").split("|")
+    assert records[0] == LOG1 and len(records) == 3  # record 1 is the most recent
     assert n.iReadCard(3, 2, CARD_INFO.replace("D2143569X", "A1234567X"), "SSSEEF05|01|$")[0] == -22
     assert n.iReadCard(3, 3, CARD_INFO, "SSSEEF05|01|$")[0] == -14
     assert n.iReadCard(3, 2, CARD_INFO, "SSSEEF05|01$")[0] == -14

@@ -168,7 +168,9 @@ def test_output_layout_and_safe_fields() -> None:
         ("SSSE", 0xEF06, 0x09, "张三丰".encode("gbk") + bytes(24), "张三丰"),  # an, 00-padded
         ("SSSE", 0xEF06, 0x0C, bytes.fromhex("420102"), "420102"),  # cn
         ("DF04", 0xEF05, 0x84, bytes.fromhex("420100"), "420100"),
-        ("DF01", 0xEF0A, 0x37, b"CHN", "43484E"),  # no table yet: hex, lossless
+        ("DF01", 0xEF0A, 0x37, b"CHN", "CHN"),  # national-interface §3's example item
+        ("DF0A", 0xEF0C, 0xEA, b"CHN", "43484E"),  # not in the tables: hex, lossless
+        ("DF04", 0xEF06, 0x92, bytes.fromhex("00001234"), "12.34"),  # dec: yuan
         ("SSSE", 0xEF05, 0x05, bytes.fromhex("FFFFFFFF"), ""),  # unpersonalised date
         ("SSSE", 0xEF06, 0x0C, bytes.fromhex("4A0102"), "4A0102"),  # not BCD: shown as hex
     ],
@@ -184,7 +186,9 @@ def test_item_decoding(app: str, ef: int, tag: int, raw: bytes, text: str) -> No
         ("SSSE", 0xEF05, 0x07, "D2143569X", b"D2143569X"),
         ("SSSE", 0xEF05, 0x05, "20250101", bytes.fromhex("20250101")),
         ("SSSE", 0xEF06, 0x09, "李四", "李四".encode("gbk") + bytes(26)),
-        ("DF01", 0xEF0A, 0x37, "43484e", b"CHN"),
+        ("DF01", 0xEF0A, 0x37, "CHN", b"CHN"),
+        ("DF0A", 0xEF0C, 0xEA, "43484e", b"CHN"),
+        ("DF04", 0xEF06, 0x92, "12.34", bytes.fromhex("00001234")),
     ],
 )
 def test_item_encoding(app: str, ef: int, tag: int, text: str, raw: bytes) -> None:
@@ -198,7 +202,8 @@ def test_item_encoding(app: str, ef: int, tag: int, text: str, raw: bytes) -> No
         ("DF04", 0xEF05, 0x84, "4201001"),  # 7 digits in 3 bytes
         ("SSSE", 0xEF05, 0x05, "20251301"),  # not a date
         ("SSSE", 0xEF05, 0x07, "D2143569XX"),  # 10 bytes in 9
-        ("DF01", 0xEF0A, 0x37, "CHN"),  # unknown items are hex
+        ("DF0A", 0xEF0C, 0xEA, "CHN"),  # unknown items are hex
+        ("DF04", 0xEF06, 0x92, "12.345"),  # not whole fen
     ],
 )
 def test_item_encoding_refuses_what_is_not_the_format(app: str, ef: int, tag: int,
@@ -209,8 +214,14 @@ def test_item_encoding_refuses_what_is_not_the_format(app: str, ef: int, tag: in
 
 
 def test_record_items() -> None:
-    assert record_items("DF04", 0xEF15, bytes.fromhex("9502ABCD8401FF")) == ["ABCD", "FF"]
-    assert record_items("DF04", 0xEF08, bytes(23)) == ["00" * 23]  # fixed layout: one item
+    assert record_items("DF04", 0xEF05, bytes.fromhex("8403420100")) == ["420100"]
+    assert record_items("DF04", 0xEF05, bytes.fromhex("8403420100FF")) == ["8403420100FF"]
+    assert record_items("DF04", 0xEF08, bytes(28)) == []  # an empty log record: no fields
+    log = bytes.fromhex("0003" "31" "420100000001" "20240603101530" "00000A00" "000004D2"
+                        "0001E240")
+    assert record_items("DF04", 0xEF08, log) == [
+        "3", "1", "420100000001", "20240603101530", "25.60", "12.34", "1234.56"]
+    assert record_items("DF04", 0xEF08, log[:10]) == [log[:10].hex().upper()]  # wrong length
 
 
 # --- access and keys ---------------------------------------------------------------------------

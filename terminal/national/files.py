@@ -1,24 +1,24 @@
 """What a national read or write must do before it touches a file: PIN, key, or both.
 
-card-profile §2 (access conditions of the SSSE EFs and DF01-DF04), application-files.md §1 (the
-DF read keys), §5 (key identifiers) and national-interface §3 (key addresses an HSM is told).
-``iReadCard``'s ``iAuthType`` chooses between the PIN (1) and the RK key (2) where a file is
-"PIN or RK"; a file that needs both gets both, one that needs a key gets it whatever
-``iAuthType`` says.  The card has the last word: a file the table calls free that answers
-``6982`` is reported with that status word, never retried with guesses.
+The access rules themselves are the application-file tables' (:mod:`apdu.appfiles`: card-profile
+§2, application-files.md §1, with the tables' [choice] for writes inside the DFs); this module
+turns a rule into the steps of ``iReadCard``/``iWriteCard``.  ``iAuthType`` chooses between the
+PIN (1) and the RK key (2) where a file is "PIN or RK"; a file that needs both gets both, one
+that needs a key gets it whatever ``iAuthType`` says.  The card has the last word: a file the
+tables do not know (a local extension) is tried as free, and a file whose rule is "never" is
+tried too and refused by the card with its status word.
 
-[choice] DF03: card-profile §2 says "PIN or RK1DF03" for the whole DF (application-files.md
-names RK2DF03 for DF03 EF05 on some cards); the table follows card-profile §2.  Writes inside
-DF01-DF04 need the PIN and the DF's key (no public source names a DF update key; this is what
-the simulator implements).  Local DFs (DF0A on) have no known keys: they are tried as free.
+The key addresses an HSM is told (national-interface §3, SCRW2 App. B) are here: they are the
+national interface's fact, not the card's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apdu import appfiles
 from apdu.crypto import Algorithm
-from apdu.names import Kid
+from apdu.keys import KID_TABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +29,12 @@ class KeyRef:
     kid: int
 
 
-RKSSSE = KeyRef("RKSSSE", Kid.RKSSSE)
-UKSSSE = KeyRef("UKSSSE", Kid.UKSSSE)
-PUK = KeyRef("PUK", Kid.PUK)
+def _key(domain: str, name: str) -> KeyRef:
+    return KeyRef(name, appfiles.KEY_KIDS[(domain, name)])
 
-#: application -> its RK read key (PIN or RK).
-DF_READ_KEYS: dict[str, KeyRef] = {
-    "DF01": KeyRef("RK1DF01", Kid.RK1_DF02),
-    "DF02": KeyRef("RK1DF02", Kid.RK1_DF02),
-    "DF03": KeyRef("RK1DF03", Kid.RK1_DF04),
-    "DF04": KeyRef("RK1DF04", Kid.RK1_DF04),
-}
+
+RKSSSE = _key("SSSE", "RKSSSE")
+PUK = _key("SSSE", "PUK")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +44,13 @@ class Access:
     pin: bool = False
     key: KeyRef | None = None
     either: bool = False
+
+    @classmethod
+    def of(cls, rule: appfiles.Access) -> Access:
+        key = KeyRef(rule.key, rule.kid) if rule.key and rule.kid is not None else None
+        if rule.kind == "pin_or_key":
+            return cls(pin=True, key=key, either=True)
+        return cls(pin=rule.needs_pin, key=key if rule.needs_key else None)
 
     def needs(self, auth_type: int) -> tuple[bool, KeyRef | None]:
         """(PIN?, key?) for ``iAuthType`` 1 (PIN) or 2 (RK) where either would do."""
@@ -60,30 +62,20 @@ class Access:
 FREE = Access()
 
 
+def _table(app: str, ef: int) -> appfiles.AppFile | None:
+    return appfiles.FILES.get(f"{app}/EF{ef & 0xFF:02X}")
+
+
 def read_access(app: str, ef: int, generation: int | None) -> Access:
-    """What reading ``app``/``ef`` needs on a card of ``generation`` (§1, §2)."""
-    if app == "SSSE":
-        if ef in (0xEF07, 0xEF08) or (ef == 0xEF06 and generation == 3):
-            return Access(key=RKSSSE)
-        return FREE
-    key = DF_READ_KEYS.get(app)
-    if key is None:
-        return FREE
-    if app == "DF04" and ef == 0xEF06:
-        return Access(pin=True, key=key)
-    if app == "DF04" and ef == 0xEF08:
-        return Access(pin=True)
-    return Access(pin=True, key=key, either=True)
+    """What reading ``app``/``ef`` needs on a card of ``generation`` (card-profile §1, §2)."""
+    f = _table(app, ef)
+    return Access.of(f.read_rule(generation or 3)) if f is not None else FREE
 
 
 def write_access(app: str, ef: int) -> Access:
-    """What writing a record of ``app``/``ef`` needs (§2: UKSSSE for the SSSE EFs)."""
-    if app == "SSSE":
-        return Access(key=UKSSSE)
-    key = DF_READ_KEYS.get(app)
-    if key is None:
-        return FREE
-    return Access(pin=True, key=key)
+    """What writing a record of ``app``/``ef`` needs (UKSSSE for the SSSE EFs, §2)."""
+    f = _table(app, ef)
+    return Access.of(f.write) if f is not None else FREE
 
 
 #: national-interface §3 (SCRW2 App. B): key addresses an HSM is told, per algorithm where the
@@ -96,6 +88,8 @@ KEY_ADDRESSES: dict[str, tuple[int, ...]] = {
     "PUK": (0x0090,),
 }
 _ALGORITHM_INDEX = {Algorithm.DES: 0, Algorithm.SSF33: 1, Algorithm.SM4: 2}
+#: keys without a public address travel by name [choice].
+NAMED_KEYS = frozenset(KID_TABLE.values())
 
 
 def key_address(name: str, alg: Algorithm) -> str:
@@ -112,7 +106,4 @@ def key_for_address(text: str) -> str | None:
     for name, addresses in KEY_ADDRESSES.items():
         if any(f"{a:04X}" == text.upper() for a in addresses):
             return name
-    return text if text in DF_KEY_NAMES else None
-
-
-DF_KEY_NAMES = frozenset({k.name for k in DF_READ_KEYS.values()} | {"UKSSSE"})
+    return text if text in NAMED_KEYS else None
