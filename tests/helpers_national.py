@@ -94,6 +94,19 @@ def source(tmp: Path, generation: int, mode: str = "software", **config: Any) ->
     return CardSource(SourceConfig(sim=card, security=mode, **extra, **config))  # type: ignore[arg-type]
 
 
+def expected_line(path: Path, terminal: str) -> str:
+    """What ``sscard read --format national`` prints for the card file, with ``terminal``."""
+    from drivers.channel import CardChannel
+    from drivers.open import open_reader
+    from terminal.reading import read_card
+    from terminal.sam.software import SoftwareSam
+    from terminal.session import CardSession
+
+    with open_reader(sim=path) as reader:
+        card = read_card(CardSession(CardChannel(reader), sam=SoftwareSam()))
+    return card.national_format(terminal, "")
+
+
 def national(src: CardSource, **config: Any) -> National:
     return National(src, national_config(**config))
 

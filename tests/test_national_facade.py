@@ -15,7 +15,6 @@ import pytest
 from apdu.keys import TEST_KEYS, KeySet
 from terminal.national.card import CardSource, SourceConfig
 from terminal.national.signatures import SIGNATURES
-from terminal.reading import read_card
 from tests.helpers_national import (
     CARD_INFO,
     INITIAL,
@@ -25,6 +24,7 @@ from tests.helpers_national import (
     PSAM_TERMINAL,
     PinQueue,
     card_file,
+    expected_line,
     national,
     out,
     pin_queue,
@@ -39,18 +39,6 @@ GENS = (2, 3)
 @pytest.fixture
 def pins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PinQueue:
     return pin_queue(tmp_path, monkeypatch)
-
-
-def expected_line(path: Path, terminal: str) -> str:
-    """What ``sscard read --format national`` prints for the card file (with ``terminal``)."""
-    from drivers.channel import CardChannel
-    from drivers.open import open_reader
-    from terminal.sam.software import SoftwareSam
-    from terminal.session import CardSession
-
-    with open_reader(sim=path) as reader:
-        card = read_card(CardSession(CardChannel(reader), sam=SoftwareSam()))
-    return card.national_format(terminal, "")
 
 
 def card_line(src: CardSource) -> str:
