@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import re
 import signal
 import sys
@@ -70,7 +72,16 @@ def _sim_config(
     return parse_config(data)
 
 
-def _setup_logging(log_file: str | None) -> None:
+class _LazyQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread unformatted: a request pays for a queue put only."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def _setup_logging(log_file: str | None) -> logging.handlers.QueueListener:
+    """Every request is logged (stderr, and ``log_file``) by a writer thread, off the request's
+    path; the caller stops the returned listener, which writes what is still queued."""
     logger = logging.getLogger("sscard.service")
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -84,16 +95,28 @@ def _setup_logging(log_file: str | None) -> None:
             raise UsageError(f"cannot open log file {log_file}: {exc.strerror}") from None
     for handler in handlers:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logger.addHandler(handler)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    logger.addHandler(_LazyQueueHandler(records))
+    listener = logging.handlers.QueueListener(records, *handlers)
+    listener.start()
+    return listener
 
 
 def run_service(config: ServiceConfig, base: Path | None, socket_path: Path | None,
                 log_file: str | None) -> None:
     """Build the card source and the service, serve until SIGINT/SIGTERM, release everything."""
+    listener = _setup_logging(log_file or config.service.log)
+    try:
+        _serve(config, base, socket_path)
+    finally:
+        listener.stop()
+    click.echo("sscard service: stopped", err=True)
+
+
+def _serve(config: ServiceConfig, base: Path | None, socket_path: Path | None) -> None:
     from terminal.national.card import CardSource
     from terminal.service.server import Service
 
-    _setup_logging(log_file or config.service.log)
     source = CardSource(config.source_config(base))
     try:
         service = Service(source, config.national_config(), socket_path,
@@ -108,7 +131,6 @@ def run_service(config: ServiceConfig, base: Path | None, socket_path: Path | No
         service.serve_forever()
     finally:
         source.close()
-    click.echo("sscard service: stopped", err=True)
 
 
 @click.group(invoke_without_command=True)

@@ -86,6 +86,57 @@ def read_frame(sock: socket.socket) -> bytes | None:
     return body
 
 
+class FrameReader:
+    """Frames from one connection with as few system calls as the data allows.
+
+    One ``recv`` usually brings a whole request (length and JSON); frames a client sends ahead
+    are kept for the next :meth:`read`.  While a frame is incomplete the socket waits at most
+    ``frame_timeout`` for the rest; between frames it waits ``idle_timeout`` (None: for ever).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self._timeout = sock.gettimeout()
+
+    def _wait(self, timeout: float | None) -> None:
+        if timeout != self._timeout:
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
+
+    def read(self, idle_timeout: float | None, frame_timeout: float) -> bytes | None:
+        """The next frame's payload; None when the peer closed between frames.
+
+        Raises :class:`FrameError` for a bad length, a frame cut short, or a frame not completed
+        within ``frame_timeout``; :class:`TimeoutError` when ``idle_timeout`` passed between
+        frames.
+        """
+        buf = self.buf
+        while True:
+            if len(buf) >= 4:
+                (n,) = _LENGTH.unpack_from(buf)
+                if n == 0 or n > MAX_FRAME:
+                    raise FrameError(f"frame length {n} outside 1..{MAX_FRAME}")
+                if len(buf) >= 4 + n:
+                    payload = bytes(buf[4 : 4 + n])
+                    del buf[: 4 + n]
+                    return payload
+            inside = bool(buf)
+            self._wait(frame_timeout if inside else idle_timeout)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                if inside:
+                    raise FrameError(f"a frame was not completed within {frame_timeout:g} s"
+                                     ) from None
+                raise
+            if not chunk:
+                if inside:
+                    raise FrameError(f"connection closed inside a frame ({len(buf)} bytes)")
+                return None
+            buf += chunk
+
+
 def frame(payload: bytes) -> bytes:
     return _LENGTH.pack(len(payload)) + payload
 

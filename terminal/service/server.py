@@ -39,6 +39,8 @@ log = logging.getLogger("sscard.service")
 #: Seconds a client has to finish a frame it started.
 FRAME_TIMEOUT = 30.0
 _CRED = struct.Struct("3i")
+#: a log line to write after the answer is sent: (format, arguments), or None.
+_Note = tuple[str, tuple[object, ...]] | None
 
 
 @dataclass
@@ -164,12 +166,13 @@ class Service:
             requester_exe=executable_of(pid),
             watch_fd=conn.fileno(),
         )
+        reader = protocol.FrameReader(conn)
         try:
             while not self._stopping.is_set():
                 deadline = national.steps_deadline
-                conn.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                idle = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    payload = protocol.read_frame(conn)
+                    payload = reader.read(idle, FRAME_TIMEOUT)
                 except TimeoutError:
                     log.info("client %d: HSM step group timed out; card released", pid)
                     national.abandon_steps()
@@ -181,9 +184,8 @@ class Service:
                     break
                 if payload is None:
                     break
-                conn.settimeout(FRAME_TIMEOUT)
                 try:
-                    answer = self._answer(national, payload, pid)
+                    answer, note = self._answer(national, payload, pid)
                 except FrameError as exc:
                     self._frame_error(conn, pid, str(exc))
                     break
@@ -191,6 +193,9 @@ class Service:
                     conn.sendall(protocol.frame(answer))
                 except OSError:
                     break
+                finally:
+                    if note is not None:
+                        log.info(note[0], *note[1])
         finally:
             national.close()
             with self._lock:
@@ -204,20 +209,22 @@ class Service:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def _answer(self, national: National, payload: bytes, pid: int) -> bytes:
+    def _answer(self, national: National, payload: bytes, pid: int) -> tuple[bytes, _Note]:
+        """The answer, and what to log once it is sent (the client need not wait for the log)."""
         request = protocol.parse_request(payload)
         op = request["op"]
         if op == "call":
             return self._call(national, request, pid)
         if op == "hello":
-            return protocol.encode(self.hello())
+            return protocol.encode(self.hello()), None
         if op == "status":
-            return protocol.encode(self.status())
+            return protocol.encode(self.status()), None
         return protocol.encode(
             {"v": protocol.VERSION, "code": -13, "out": [], "error": f"unknown op {op[:40]!r}"}
-        )
+        ), None
 
-    def _call(self, national: National, request: dict[str, Any], pid: int) -> bytes:
+    def _call(self, national: National, request: dict[str, Any], pid: int
+              ) -> tuple[bytes, _Note]:
         started = time.perf_counter()
         fn = request.get("fn")
         name = fn if isinstance(fn, str) and len(fn) <= 40 else "?"
@@ -232,9 +239,8 @@ class Service:
             self.stats.calls += 1
             if code:
                 self.stats.failures += 1
-        log.info("call %s reader=%s code=%d ms=%.2f pid=%d", name,
-                 self.source.reader_name(), code, ms, pid)
-        return answer
+        return answer, ("call %s reader=%s code=%d ms=%.2f pid=%d",
+                        (name, self.source.reader_name(), code, ms, pid))
 
     def hello(self) -> dict[str, Any]:
         try:

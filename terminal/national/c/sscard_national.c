@@ -13,9 +13,9 @@
  * boundary and always NUL-terminated.  A local failure writes the GBK text of its code into
  * pOutInfo, bounded the same way.
  *
- * Never a hang: connect waits at most 1 s (the service absent: -11 at once), the answer at most
- * SSCARD_TIMEOUT seconds (default 330: the service bounds PIN entry itself), and a service that
- * dies mid-call is an EOF: -11.  A connection found broken before the request was sent is made
+ * Never a hang: connect waits at most 1 s (the service absent: -11 at once), every send and
+ * receive at most SSCARD_TIMEOUT seconds (default 330: the service bounds PIN entry itself), and
+ * a service that dies mid-call is an EOF: -11.  A connection found broken before the request was sent is made
  * again, once; a request that was sent is never repeated (it may have spent a PIN try).
  */
 #define _GNU_SOURCE 1
@@ -31,9 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sscard_national.h"
@@ -183,12 +183,6 @@ static void connection_drop(struct connection *c) {
     }
 }
 
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static int socket_path(struct sockaddr_un *addr) {
     const char *env = getenv("SSCARD_SOCKET");
     const char *runtime = getenv("XDG_RUNTIME_DIR");
@@ -206,8 +200,25 @@ static int socket_path(struct sockaddr_un *addr) {
     return (n > 0 && (size_t)n < sizeof addr->sun_path) ? 0 : -1;
 }
 
-/* Connect within CONNECT_TIMEOUT_MS; the descriptor stays non-blocking (all I/O polls). */
-static int connect_service(void) {
+/* Blocking from now on, with SO_RCVTIMEO/SO_SNDTIMEO bounding every wait: one system call per
+ * send or receive in the usual case. */
+static int set_blocking(int fd, long timeout_s) {
+    struct timeval tv;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        return -1;
+    }
+    tv.tv_sec = timeout_s;
+    tv.tv_usec = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Connect within CONNECT_TIMEOUT_MS (a service that is not there fails at once). */
+static int connect_service(long timeout_s) {
     struct sockaddr_un addr;
     struct pollfd p;
     int fd, err = 0;
@@ -219,100 +230,66 @@ static int connect_service(void) {
     if (fd < 0) {
         return -1;
     }
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
-        return fd;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        if (errno != EINPROGRESS && errno != EAGAIN) {
+            close(fd);
+            return -1;
+        }
+        p.fd = fd;
+        p.events = POLLOUT;
+        if (poll(&p, 1, CONNECT_TIMEOUT_MS) != 1 ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            close(fd);
+            return -1;
+        }
     }
-    if (errno != EINPROGRESS && errno != EAGAIN) {
-        close(fd);
-        return -1;
-    }
-    p.fd = fd;
-    p.events = POLLOUT;
-    if (poll(&p, 1, CONNECT_TIMEOUT_MS) != 1 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+    if (set_blocking(fd, timeout_s) != 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
-static int wait_fd(int fd, short events, long deadline) {
-    struct pollfd p;
-    int left, r;
-    for (;;) {
-        left = (int)(deadline - now_ms());
-        if (left <= 0) {
-            return -1;
-        }
-        p.fd = fd;
-        p.events = events;
-        p.revents = 0;
-        r = poll(&p, 1, left);
-        if (r > 0) {
-            return 0;
-        }
-        if (r < 0 && errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
 /* 0: all sent; -1: failed before any byte left (safe to retry); -2: failed after. */
-static int send_all(int fd, const unsigned char *data, size_t n, long deadline) {
+static int send_all(int fd, const unsigned char *data, size_t n) {
     size_t done = 0;
     ssize_t w;
     while (done < n) {
         w = send(fd, data + done, n - done, MSG_NOSIGNAL);
         if (w > 0) {
             done += (size_t)w;
-            continue;
+        } else if (!(w < 0 && errno == EINTR)) {
+            return done == 0 ? -1 : -2; /* EAGAIN: SO_SNDTIMEO passed */
         }
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-            wait_fd(fd, POLLOUT, deadline) == 0) {
-            continue;
-        }
-        return done == 0 ? -1 : -2;
     }
     return 0;
 }
 
-static int recv_all(int fd, unsigned char *data, size_t n, long deadline) {
+static int recv_all(int fd, unsigned char *data, size_t n) {
     size_t done = 0;
     ssize_t r;
     while (done < n) {
         r = recv(fd, data + done, n - done, 0);
         if (r > 0) {
             done += (size_t)r;
-            continue;
+        } else if (r == 0 || errno != EINTR) {
+            return -1; /* the service went away, or SO_RCVTIMEO passed */
         }
-        if (r == 0) {
-            return -1; /* the service went away */
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline) == 0) {
-            continue;
-        }
-        return -1;
     }
     return 0;
 }
 
-static long answer_deadline(void) {
+/* Seconds an answer may take: SSCARD_TIMEOUT, else DEFAULT_TIMEOUT_S (PIN entry included). */
+static long answer_timeout(void) {
     const char *env = getenv("SSCARD_TIMEOUT");
-    long seconds = DEFAULT_TIMEOUT_S;
     if (env != NULL) {
         char *end = NULL;
         long v = strtol(env, &end, 10);
         if (end != env && *end == '\0' && v > 0 && v <= 86400) {
-            seconds = v;
+            return v;
         }
     }
-    return now_ms() + seconds * 1000L;
+    return DEFAULT_TIMEOUT_S;
 }
 
 /* ---- bounded output ----------------------------------------------------------------------- */
@@ -583,7 +560,7 @@ static long call(int which, const union value *values) {
     enum problem problem;
     size_t info_size = 0, length;
     char *info = NULL;
-    long code = SSCARD_E_READER, deadline;
+    long code = SSCARD_E_READER;
     int i, outputs = 0, nout = 0, sent = -1, attempt;
 
     for (i = 0; i < f->count; i++) {
@@ -610,17 +587,16 @@ static long call(int which, const union value *values) {
         free(request.data);
         return fail(info, info_size, SSCARD_E_READER, P_MEMORY);
     }
-    deadline = answer_deadline();
     problem = P_DOWN;
     for (attempt = 0; attempt < 2; attempt++) {
         int fresh = c->fd < 0;
         if (fresh) {
-            c->fd = connect_service();
+            c->fd = connect_service(answer_timeout());
             if (c->fd < 0) {
                 break; /* no service: -11 at once */
             }
         }
-        sent = send_all(c->fd, request.data, request.len, deadline);
+        sent = send_all(c->fd, request.data, request.len);
         if (sent == 0) {
             break;
         }
@@ -636,12 +612,12 @@ static long call(int which, const union value *values) {
         return fail(info, info_size, SSCARD_E_READER, problem);
     }
     problem = P_LOST;
-    if (recv_all(c->fd, head, 4, deadline) == 0) {
+    if (recv_all(c->fd, head, 4) == 0) {
         length = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
         problem = P_BAD;
         if (length > 0 && length <= MAX_FRAME && (answer = malloc(length)) != NULL) {
             problem = P_LOST;
-            if (recv_all(c->fd, answer, length, deadline) == 0) {
+            if (recv_all(c->fd, answer, length) == 0) {
                 problem = P_BAD;
                 if (parse_answer(answer, length, f, values, &code, &outputs) == 0 &&
                     (outputs == nout || (outputs == 0 && code != 0))) {
