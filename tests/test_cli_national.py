@@ -1,0 +1,131 @@
+"""``sscard national FUNCTION ARGS`` and ``sscard service [status]`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers_national import (
+    CARD_INFO,
+    NO_PSAM_TERMINAL,
+    REPO,
+    PinQueue,
+    card_file,
+    expected_line,
+    pin_queue,
+)
+from tests.helpers_service import RunningService, running_service
+from tests.hsm_helper import basic_key
+
+SSCARD = [sys.executable, "-m", "terminal.cli.main"]
+
+
+def sscard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([*SSCARD, *args], cwd=REPO, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120, env=dict(os.environ, **(env or {})),
+                          check=False)
+
+
+@pytest.fixture
+def pins(tmp_path: Path) -> PinQueue:
+    return pin_queue(tmp_path)
+
+
+@pytest.fixture
+def svc(tmp_path: Path, pins: PinQueue) -> Iterator[RunningService]:
+    with running_service(tmp_path, ["--sim", str(card_file(tmp_path, 3))], pins=pins) as running:
+        yield running
+
+
+def test_national_prints_the_code_and_the_output(svc: RunningService, tmp_path: Path) -> None:
+    done = sscard("national", "--socket", str(svc.socket), "iReadCardBas", "3")
+    assert done.returncode == 0, done.stderr
+    code, line, end = done.stdout.split("\n")
+    assert (code, end) == ("0", "")
+    assert line == expected_line(tmp_path / "card3.json", NO_PSAM_TERMINAL)
+
+
+def test_national_failure_exits_1_with_the_text(svc: RunningService) -> None:
+    done = sscard("national", "iReadCardBas", "2", env={"SSCARD_SOCKET": str(svc.socket)})
+    assert done.returncode == 1
+    assert done.stdout == "-1\n卡类型不对(未配置非接触读卡器)\n"
+    done = sscard("national", "--socket", str(svc.socket), "iReadCard", "3", "2", CARD_INFO,
+                  "DF04EF05|84|$SSSEEF05|07|$")
+    assert done.returncode == 0 and done.stdout == "0\nDF04EF05|420100|$SSSEEF05|D2143569X|$\n"
+
+
+def test_national_hsm_steps_from_a_shell_share_nothing(svc: RunningService) -> None:
+    step1 = sscard("national", "--socket", str(svc.socket), "iReadCardBas_HSM_Step1", "3")
+    assert step1.returncode == 0
+    # each `sscard national` is its own connection: Step2 in another process is out of turn
+    step2 = sscard("national", "--socket", str(svc.socket), "iReadCardBas_HSM_Step2",
+                   basic_key(step1.stdout.split("\n")[1]))
+    assert step2.returncode == 1 and step2.stdout.startswith("-12\n")
+
+
+def test_national_reader_info_prints_both_outputs(svc: RunningService) -> None:
+    done = sscard("national", "--socket", str(svc.socket), "iGetReaderInfo")
+    lines = done.stdout.split("\n")
+    assert lines[0] == "0" and lines[1].startswith("sscard simulator") and lines[2] == "000000000000"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["iNoSuch"], "not a national function"),
+        (["iReadCardBas"], "takes 1 argument(s): iType"),
+        (["iReadCardBas", "three"], "iType is an integer"),
+        (["iReadCard", "3", "2", CARD_INFO], "takes 4 argument(s)"),
+    ],
+)
+def test_national_usage_errors(args: list[str], words: str, tmp_path: Path) -> None:
+    done = sscard("national", "--socket", str(tmp_path / "none.sock"), *args)
+    assert done.returncode == 2 and words in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_no_service_is_one_line(tmp_path: Path) -> None:
+    done = sscard("national", "--socket", str(tmp_path / "none.sock"), "iReadCardBas", "3")
+    assert done.returncode == 2 and "no sscard service" in done.stderr
+    done = sscard("service", "status", "--socket", str(tmp_path / "none.sock"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_service_status(svc: RunningService) -> None:
+    svc.call("iReadCardBas", 3)
+    done = sscard("service", "status", "--socket", str(svc.socket))
+    assert done.returncode == 0 and "running" in done.stdout and "security: software" in done.stdout
+    status = json.loads(sscard("service", "status", "--socket", str(svc.socket), "--json").stdout)
+    assert status["calls"] == 1 and status["readers"][0]["card_present"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--sim", "x.json", "--config", "y.toml"], "not both"),
+        (["--psam", "p.json"], "go with --sim"),
+        (["--config", "/nonexistent/service.toml"], "cannot read configuration"),
+        (["--sim", "/nonexistent/card.json"], "card"),
+    ],
+)
+def test_service_refuses_with_one_line(args: list[str], words: str, tmp_path: Path) -> None:
+    done = sscard("service", *args, "--socket", str(tmp_path / "s.sock"),
+                  env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and "Traceback" not in done.stderr
+
+
+def test_service_without_configuration_says_what_to_do(tmp_path: Path) -> None:
+    done = sscard("service", env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert done.returncode == 2 and "--config FILE" in done.stderr and "--sim" in done.stderr
+
+
+def test_the_systemd_unit_runs_the_service() -> None:
+    unit = (REPO / "terminal" / "service" / "sscard.service").read_text()
+    assert "ExecStart=" in unit and "sscard service" in unit and "WantedBy=default.target" in unit
