@@ -130,3 +130,51 @@ def test_service_without_configuration_says_what_to_do(tmp_path: Path) -> None:
 def test_the_systemd_unit_runs_the_service() -> None:
     unit = (REPO / "terminal" / "service" / "sscard.service").read_text()
     assert "ExecStart=" in unit and "sscard service" in unit and "WantedBy=default.target" in unit
+
+
+# --- the README's examples run --------------------------------------------------------------
+
+
+def _readme_block(prefix: str) -> str:
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```[a-z]*\n(.*?)```", text, re.S) if b.startswith(prefix)]
+    assert blocks, f"README has no example starting with {prefix!r}"
+    return blocks[0]
+
+
+def test_readme_national_session(tmp_path: Path, pins: PinQueue) -> None:
+    import shlex
+
+    from tests.test_readme import _session
+
+    block = _readme_block("$ sscard national iReadCardBas 3")
+    with running_service(tmp_path, ["--sim"], pins=pins) as svc:
+        for command, expected in _session(block):
+            argv = shlex.split(command)
+            done = sscard(*argv[1:], env={"SSCARD_SOCKET": str(svc.socket)})
+            assert done.stdout.splitlines() == expected, command
+
+
+def test_readme_c_example_compiles_and_runs(tmp_path: Path, pins: PinQueue) -> None:
+    import os
+
+    source = tmp_path / "pos.c"
+    source.write_text(_readme_block("#include <stdio.h>"))
+    done = subprocess.run(["make", "-s", "national"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    build = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", str(source),
+         f"-I{REPO / 'terminal/national/c'}", f"-L{REPO / 'build/national'}", "-lsscard-national",
+         "-o", str(tmp_path / "pos")],
+        capture_output=True, text=True, check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    with running_service(tmp_path, ["--sim"], pins=pins) as svc:
+        run = subprocess.run([str(tmp_path / "pos")], capture_output=True, timeout=60, check=False,
+                             env=dict(os.environ, SSCARD_SOCKET=str(svc.socket),
+                                      LD_LIBRARY_PATH=str(REPO / "build/national")))
+    assert run.returncode == 0
+    assert run.stdout.decode("gbk").startswith("0 420100|420102198505151238|D2143569X|")
