@@ -178,3 +178,17 @@ def test_readme_c_example_compiles_and_runs(tmp_path: Path, pins: PinQueue) -> N
                                       LD_LIBRARY_PATH=str(REPO / "build/national")))
     assert run.returncode == 0
     assert run.stdout.decode("gbk").startswith("0 420100|420102198505151238|D2143569X|")
+
+
+def test_national_line_is_the_line_of_sscard_read(tmp_path: Path, pins: PinQueue) -> None:
+    import shutil
+
+    card = card_file(tmp_path, 2)
+    copy = tmp_path / "copy.json"  # the service holds its card file; the reader gets a copy
+    shutil.copy(card, copy)
+    read = sscard("read", "--sim", str(copy), "--format", "national",
+                  "--terminal-number", NO_PSAM_TERMINAL)
+    assert read.returncode == 0, read.stderr
+    with running_service(tmp_path, ["--sim", str(card)], pins=pins) as svc:
+        done = sscard("national", "--socket", str(svc.socket), "iReadCardBas", "3")
+    assert done.stdout == "0\n" + read.stdout
