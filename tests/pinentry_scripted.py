@@ -8,7 +8,9 @@ Environment:
                            PIN <digits>   answer with these digits
                            CANCEL         the holder pressed Cancel   (ERR 83886179)
                            TIMEOUT        pinentry's own timeout      (ERR 83886142)
-                           HANG           never answer (the service must give up and kill us)
+                           HANG [FIFO]    never answer (the service must give up and kill us);
+                                          with FIFO, first write one line there (the test's
+                                          signal that the prompt is up)
                          an empty or missing queue answers CANCEL.
   SSCARD_TEST_PINLOG     optional: each command verb and each SETDESC/SETTITLE/SETPROMPT/SETTIMEOUT
                          text is appended here (never a PIN: the PIN goes only to stdout).
@@ -72,6 +74,9 @@ def main() -> int:
             elif kind == "TIMEOUT":
                 _say(ERR_TIMEOUT)
             elif kind == "HANG":
+                if digits:
+                    with open(digits, "w", encoding="ascii") as fifo:
+                        fifo.write("waiting\n")
                 sys.stdin.read()  # until the service closes our stdin or kills us
                 return 0
             else:

@@ -229,3 +229,33 @@ def test_every_function_through_pcscd(built: tuple[Path, Path], tmp_path: Path, 
         with svc.client() as c:
             status = c.request({"v": 1, "op": "status"})
     assert status["readers"][0]["name"] == pcsc_stack.card_reader  # type: ignore[index]
+
+
+def test_a_restarted_service_is_found_again_and_a_dead_one_is_minus_11(
+        built: tuple[Path, Path], tmp_path: Path, pins: PinQueue,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    card = card_file(tmp_path, 3)
+    sock = tmp_path / "svc.sock"
+    monkeypatch.setenv("SSCARD_SOCKET", str(sock))
+    lib = ctypes.CDLL(str(LIB))
+    lib.iReadCardBas.restype = ctypes.c_long
+    lib.iVerifyPIN.restype = ctypes.c_long
+    buf = ctypes.create_string_buffer(1024)
+    with running_service(tmp_path, ["--sim", str(card)], pins=pins, socket_path=sock):
+        assert lib.iReadCardBas(3, buf) == 0  # this thread's connection is kept
+    with running_service(tmp_path, ["--sim", str(card)], pins=pins, socket_path=sock) as svc:
+        assert lib.iReadCardBas(3, buf) == 0  # broken before sending: made again, once
+        fifo = tmp_path / "prompt-up"
+        os.mkfifo(fifo)
+        pins.put(f"HANG {fifo}")
+        result: list[int] = []
+        caller = threading.Thread(target=lambda: result.append(lib.iVerifyPIN(3, buf)))
+        caller.start()
+        with open(fifo, encoding="ascii") as up:
+            assert up.readline() == "waiting\n"  # the holder is being asked: the call is inside
+        svc.proc.kill()  # the service dies mid-call
+        caller.join(30)
+    assert result == [-11]  # an EOF, never a hang, and the request is not repeated
+    assert buf.value.decode("gbk").startswith(text_of(-11))

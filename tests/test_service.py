@@ -344,3 +344,22 @@ def test_eight_threads_at_once_get_uncorrupted_answers(svc: RunningService) -> N
     assert len(results) == 160 and all(r == expected for r in results)
     with svc.client() as c:
         assert c.request({"v": 1, "op": "status"})["max_parallel"] == 1
+
+
+def test_too_many_clients_are_told_so(tmp_path: Path, pins: PinQueue) -> None:
+    card = card_file(tmp_path, 3)
+    config = tmp_path / "one.toml"
+    config.write_text(f'[reader]\nsim = "{card}"\n[security]\nmode = "software"\n'
+                      "[service]\nmax_clients = 1\n")
+    with running_service(tmp_path, ["--config", str(config)], pins=pins) as svc:
+        first = raw(svc.socket)
+        first.sendall(frame(b'{"v":1,"op":"hello"}'))
+        assert read_answer(first)["service"] == "sscard"  # type: ignore[index]
+        second = raw(svc.socket)
+        answer = read_answer(second)
+        assert answer is not None and "too many clients" in str(answer["error"])
+        assert closed(second)
+        first.close()
+        svc.wait_log("client left")  # the service noticed: the place is free again
+        with svc.client() as c:
+            assert c.request({"v": 1, "op": "hello"})["code"] == 0

@@ -38,6 +38,8 @@ log = logging.getLogger("sscard.service")
 
 #: Seconds a client has to finish a frame it started.
 FRAME_TIMEOUT = 30.0
+#: Seconds shutdown waits for each connection's thread to release its card.
+SHUTDOWN_WAIT = 5.0
 _CRED = struct.Struct("3i")
 #: a log line to write after the answer is sent: (format, arguments), or None.
 _Note = tuple[str, tuple[object, ...]] | None
@@ -84,6 +86,7 @@ class Service:
         self.stats = _Stats()
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
+        self._workers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.sock, self.path = listen(socket_path)
         self._identity = socket_identity(self.path)
@@ -123,6 +126,10 @@ class Service:
     def _close_listener(self) -> None:
         remove_socket(self.path, self._identity)
         self.sock.close()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:  # their step groups power the card down before the source closes
+            worker.join(SHUTDOWN_WAIT)
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -147,9 +154,12 @@ class Service:
             self._send_quietly(conn, protocol.error_frame("too many clients"))
             conn.close()
             return
-        threading.Thread(
+        worker = threading.Thread(
             target=self._serve_client, args=(conn, pid), name=f"client-{pid}", daemon=True
-        ).start()
+        )
+        with self._lock:
+            self._workers = [t for t in self._workers if t.is_alive()] + [worker]
+        worker.start()
 
     @staticmethod
     def _send_quietly(conn: socket.socket, payload: bytes) -> None:
@@ -201,6 +211,7 @@ class Service:
             with self._lock:
                 self._conns.discard(conn)
             conn.close()
+            log.info("client %d: client left", pid)
 
     def _frame_error(self, conn: socket.socket, pid: int, message: str) -> None:
         self.stats.frame_errors += 1
