@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,14 +49,14 @@ def _start(sim: str, sock: Path) -> subprocess.Popen[bytes]:
     line = proc.stderr.readline().decode()
     if "listening on" not in line:
         raise RuntimeError(f"the service did not start: {line}")
+    # the service logs every request on stderr: keep reading it so the pipe never fills
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
     return proc
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(15)
-    if proc.stderr is not None:
-        proc.stderr.close()
 
 
 def _batch(fn: object, n: int) -> list[float]:

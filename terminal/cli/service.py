@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
-import queue
 import re
 import signal
 import sys
@@ -72,16 +70,11 @@ def _sim_config(
     return parse_config(data)
 
 
-class _LazyQueueHandler(logging.handlers.QueueHandler):
-    """Hands records to the writer thread unformatted: a request pays for a queue put only."""
+def _setup_logging(log_file: str | None) -> None:
+    """Log lines go to stderr (the journal under systemd) and, when asked, to ``log_file``.
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
-def _setup_logging(log_file: str | None) -> logging.handlers.QueueListener:
-    """Every request is logged (stderr, and ``log_file``) by a writer thread, off the request's
-    path; the caller stops the returned listener, which writes what is still queued."""
+    Request lines are handed over by the service's own writer thread (terminal/service/server.py),
+    so a request never waits for a log write."""
     logger = logging.getLogger("sscard.service")
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -95,21 +88,14 @@ def _setup_logging(log_file: str | None) -> logging.handlers.QueueListener:
             raise UsageError(f"cannot open log file {log_file}: {exc.strerror}") from None
     for handler in handlers:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    logger.addHandler(_LazyQueueHandler(records))
-    listener = logging.handlers.QueueListener(records, *handlers)
-    listener.start()
-    return listener
+        logger.addHandler(handler)
 
 
 def run_service(config: ServiceConfig, base: Path | None, socket_path: Path | None,
                 log_file: str | None) -> None:
     """Build the card source and the service, serve until SIGINT/SIGTERM, release everything."""
-    listener = _setup_logging(log_file or config.service.log)
-    try:
-        _serve(config, base, socket_path)
-    finally:
-        listener.stop()
+    _setup_logging(log_file or config.service.log)
+    _serve(config, base, socket_path)
     click.echo("sscard service: stopped", err=True)
 
 

@@ -12,11 +12,15 @@ and a peer whose uid (``SO_PEERCRED``) is not ours is refused even so.  The peer
 executable are shown to the holder in the PIN prompt.
 
 Every request is logged (function, reader, result code, duration, client PID): never an argument
-and never an output, so neither a PIN nor Reload Step2's clear PIN can reach the log.
+and never an output, so neither a PIN nor Reload Step2's clear PIN can reach the log.  A request
+only appends its line to a bounded buffer; a writer thread writes the buffer every
+:data:`LOG_INTERVAL` seconds, so no request waits for a log write or a thread switch (and a
+stuck stderr drops lines past :data:`LOG_BACKLOG` instead of stopping the service).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import socket
@@ -40,6 +44,9 @@ log = logging.getLogger("sscard.service")
 FRAME_TIMEOUT = 30.0
 #: Seconds shutdown waits for each connection's thread to release its card.
 SHUTDOWN_WAIT = 5.0
+#: Seconds between two writes of the request log, and the most lines it keeps waiting.
+LOG_INTERVAL = 0.05
+LOG_BACKLOG = 10000
 _CRED = struct.Struct("3i")
 #: a log line to write after the answer is sent: (format, arguments), or None.
 _Note = tuple[str, tuple[object, ...]] | None
@@ -53,6 +60,42 @@ class _Stats:
     refused: int = 0
     frame_errors: int = 0
     clients: int = 0
+
+
+class RequestLog:
+    """Request lines, written by one thread in batches (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lines: collections.deque[tuple[float, str, tuple[object, ...]]] = collections.deque()
+        self._stop = threading.Event()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+        self._thread.start()
+
+    def add(self, fmt: str, args: tuple[object, ...]) -> None:
+        if len(self._lines) >= LOG_BACKLOG:
+            self.dropped += 1
+            return
+        self._lines.append((time.time(), fmt, args))
+
+    def _write(self) -> None:
+        while self._lines:
+            when, fmt, args = self._lines.popleft()
+            if log.isEnabledFor(logging.INFO):
+                record = log.makeRecord(log.name, logging.INFO, __file__, 0, fmt, args, None)
+                record.created = when
+                record.msecs = (when % 1) * 1000
+                log.handle(record)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOG_INTERVAL):
+            self._write()
+        self._write()
+
+    def close(self) -> None:
+        """Write what is left and stop the writer."""
+        self._stop.set()
+        self._thread.join(SHUTDOWN_WAIT)
 
 
 def peer_credentials(conn: socket.socket) -> tuple[int, int, int]:
@@ -90,6 +133,8 @@ class Service:
         self._stopping = threading.Event()
         self.sock, self.path = listen(socket_path)
         self._identity = socket_identity(self.path)
+        self.requests = RequestLog()
+        self._hello = self._make_hello()
 
     # -- life --------------------------------------------------------------------------------------
 
@@ -130,6 +175,7 @@ class Service:
             workers = list(self._workers)
         for worker in workers:  # their step groups power the card down before the source closes
             worker.join(SHUTDOWN_WAIT)
+        self.requests.close()
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -205,7 +251,7 @@ class Service:
                     break
                 finally:
                     if note is not None:
-                        log.info(note[0], *note[1])
+                        self.requests.add(*note)
         finally:
             national.close()
             with self._lock:
@@ -253,13 +299,17 @@ class Service:
         return answer, ("call %s reader=%s code=%d ms=%.2f pid=%d",
                         (name, self.source.reader_name(), code, ms, pid))
 
-    def hello(self) -> dict[str, Any]:
+    @staticmethod
+    def _make_hello() -> dict[str, Any]:
         try:
             ver = version("sscard")
         except PackageNotFoundError:  # pragma: no cover - a source checkout without install
             ver = "unknown"
         return {"v": protocol.VERSION, "code": 0, "service": "sscard",
                 "protocol": protocol.VERSION, "version": ver}
+
+    def hello(self) -> dict[str, Any]:
+        return dict(self._hello)
 
     def status(self) -> dict[str, Any]:
         src = self.source
@@ -286,6 +336,7 @@ class Service:
             "failures": self.stats.failures,
             "refused": self.stats.refused,
             "frame_errors": self.stats.frame_errors,
+            "log_dropped": self.requests.dropped,
             "card_opened": counters.opened,
             "reader_waits": counters.waited,
             "max_parallel": counters.max_active,
