@@ -28,12 +28,21 @@ INS_CHANGE_PIN = 0x5E
 INS_PIN_UNBLOCK_RESET = 0x24
 INS_APPLICATION_BLOCK = 0x1E
 INS_CARD_BLOCK = 0x16
+INS_GET_PROCESSING_OPTIONS = 0xA8  # the bank application (§9, EMV), CLA 80
 INS_DELIVERY_SESSION_KEY = 0xDE
 INS_CIPHER_DATA = 0xFA
 
-#: READ RECORD / UPDATE RECORD P2 low bits (§4).
-BY_NUMBER = 0b100
-BY_TAG = 0b000
+#: READ RECORD / UPDATE RECORD P2 low bits (§4, ISO/IEC 7816-4 table "P2 of READ RECORD").
+#: P1 is a record identifier (tag) in modes 0-3 and a record number in modes 4-6.
+BY_TAG = 0b000  # first occurrence of identifier P1
+LAST_BY_TAG = 0b001  # last occurrence
+NEXT_BY_TAG = 0b010  # next occurrence after the current record
+PREVIOUS_BY_TAG = 0b011  # previous occurrence before the current record
+BY_NUMBER = 0b100  # record number P1 (00: the current record)
+ALL_FROM = 0b101  # all records from number P1 up to the last, concatenated
+ALL_TO = 0b110  # all records from the last down to number P1
+#: the multi-record modes: one answer holds several whole SIMPLE-TLV records.
+MULTI_RECORD_MODES = frozenset({ALL_FROM, ALL_TO})
 
 #: PIN UNBLOCK / RESET P2 (§6).
 P2_UNBLOCK = 0x00
@@ -84,6 +93,18 @@ def read_record(p1: int, *, by_tag: bool, sfi: int | None = None, le: int = 256)
     if sfi is not None:
         p2 |= _byte("SFI", sfi, 1, 30) << 3
     return CommandAPDU(0x00, INS_READ_RECORD, _byte("P1", p1), p2, b"", le)
+
+
+def read_records_from(first: int = 1, *, sfi: int | None = None, le: int = 256) -> CommandAPDU:
+    """``00 B2 P1 (SFI<<3)|5 00``: every record from number ``first`` to the last, in one answer.
+
+    ISO/IEC 7816-4 mode ``101``; the card profile omits it, deployed terminals use it and real
+    cards answer it (issue 9).  Le 00 (256) asks for as much as the card has.
+    """
+    p2 = ALL_FROM
+    if sfi is not None:
+        p2 |= _byte("SFI", sfi, 1, 30) << 3
+    return CommandAPDU(0x00, INS_READ_RECORD, _byte("P1", first), p2, b"", le)
 
 
 def read_binary(offset: int = 0, le: int = 256, sfi: int | None = None) -> CommandAPDU:
@@ -197,6 +218,15 @@ def application_block(mac: bytes) -> CommandAPDU:
 def card_block(mac: bytes) -> CommandAPDU:
     """``84 16 00 00 04 MAC`` (§5)."""
     return _with_mac(INS_CARD_BLOCK, 0x00, 0x00, b"", mac)
+
+
+def get_processing_options(pdol_data: bytes = b"") -> CommandAPDU:
+    """``80 A8 00 00 Lc 83 len pdol-data 00`` (§9, EMV): no PDOL gives ``83 00``."""
+    if len(pdol_data) > 0xFD:
+        raise ApduFormatError("PDOL data too long for one GET PROCESSING OPTIONS")
+    return CommandAPDU(
+        0x80, INS_GET_PROCESSING_OPTIONS, 0, 0, bytes((0x83, len(pdol_data))) + pdol_data, 256
+    )
 
 
 # --- PSAM (§11) ---------------------------------------------------------------------------------

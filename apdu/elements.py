@@ -28,6 +28,15 @@ BY_TAG_EF06 = {e.tag: e for e in EF06}
 #: §4: card types of EF05 tag 02 and known specification versions of tag 03.
 CARD_TYPES = {"1": "preschool", "2": "student", "3": "adult", "4": "elderly"}
 SPEC_VERSIONS = {"1.00": 1, "2.00": 2, "2.01": 2, "3.00": 3}
+#: §1: the generation is decided by the first three characters of 规范版本; "" (or an absent
+#: item) is a 1.00 card.  Real cards carry "2.0" + a padding byte and "1.01" (issue 9).
+GENERATION_BY_PREFIX: dict[str, int] = {"": 1, "1.0": 1, "2.0": 2, "3.0": 3}
+
+
+def generation_of(spec_version: str | None) -> int | None:
+    """§1: 1, 2 or 3 from 规范版本 (None or empty -> 1); None for a version the table lacks."""
+    return GENERATION_BY_PREFIX.get((spec_version or "").strip()[:3])
+
 SEXES = {"1": "male", "2": "female", "9": "unspecified"}
 
 #: §8.3 and §4: fixed parts of the card identification code and the institution number.

@@ -1,8 +1,10 @@
 """APDUs per PIN operation and workflow vs the protocol minimum, and pharmacy time in-process.
 
-Card-profile §6, §7.6, §12; issue 5.  Counts are command APDUs on the user card's channel (a PSAM
-adds its own on its own reader; a T=0 card adds GET RESPONSEs), each on a fresh session with the
-software SAM and the in-memory simulator.  The protocol minimum of each is derived here, next to
+Card-profile §6, §7.6, §12; issues 5 and 9.  Counts are command APDUs on the user card's channel
+(a PSAM adds its own on its own reader), each on a fresh session with the software SAM and the
+in-memory simulator, on a T=1 card: a T=0 card (the field's and the simulator's default) adds one
+GET RESPONSE for each answer to a command that carries data (SELECT with FCI, INTERNAL
+AUTHENTICATE, GET PROCESSING OPTIONS).  The protocol minimum of each is derived here, next to
 its number, so the gap is explained rather than just measured:
 
 - status: SELECT SSSE + empty VERIFY = 2 (the minimum: the PIN lives in the SSSE).
@@ -11,12 +13,13 @@ its number, so the gap is explained rather than just measured:
 - change: minimum SELECT + CHANGE PIN = 2; sscard 3 (the status query, as for verify).
 - unblock / reset: SELECT, READ RECORD EF05 01 (卡的识别码: the diversification needs it),
   GET CHALLENGE + EXTERNAL AUTHENTICATE (PUK), GET CHALLENGE, 84 24 = 6: sscard is at the minimum.
-- pharmacy: the read (15 on 2.x, 17 on 3.00: §12), VERIFY, SELECT DF04, READ RECORD 84 = 18 / 20;
-  sscard adds the status query and the genuineness check (INTERNAL AUTHENTICATE) = 20 / 22.
-- activation: the read, SELECT bank ADF, READ RECORD bank, SELECT SSSE again, CHANGE PIN = 19 / 21;
-  sscard adds the status query, the internal authentication, a final status query (the proof
-  that the card reads "activated") = 22 / 24.  The bank record is read with Le 00, which the
-  EMV bank application answers at once (§9; no ``6Cxx`` round trip).
+- pharmacy: the read (3 on 2.x, 5 on 3.00: one READ RECORD per EF, issue 9), VERIFY, SELECT
+  DF04, READ RECORD 84 = 6 / 8; sscard adds the status query and the genuineness check (INTERNAL
+  AUTHENTICATE) = 8 / 10.
+- activation: the read, SELECT bank ADF, READ RECORD bank (SFI 2), SELECT SSSE again, CHANGE PIN
+  = 7 / 9; sscard adds the status query, the internal authentication, a final status query (the
+  proof that the card reads "activated") = 10 / 12.  The bank record is read with Le 00, which
+  the EMV bank application answers at once (§9; no ``6Cxx`` round trip).
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ MINIMUM: dict[tuple[str, int], int] = {
     ("pin change", 2): 2, ("pin change", 3): 2,
     ("pin unblock", 2): 6, ("pin unblock", 3): 6,
     ("pin reset", 2): 6, ("pin reset", 3): 6,
-    ("pharmacy", 2): 18, ("pharmacy", 3): 20,
-    ("activation", 2): 19, ("activation", 3): 21,
+    ("pharmacy", 2): 6, ("pharmacy", 3): 8,
+    ("activation", 2): 7, ("activation", 3): 9,
 }
 
 
@@ -49,7 +52,7 @@ def _session(generation: int) -> Any:
     from terminal.sam.software import SoftwareSam
     from terminal.session import CardSession
 
-    reader = SimulatedReader(sample_card(generation, pin=PIN))
+    reader = SimulatedReader(sample_card(generation, pin=PIN, t0=False))
     reader.connect()
     return CardSession(CardChannel(reader), sam=SoftwareSam())
 

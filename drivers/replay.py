@@ -67,6 +67,50 @@ def _control_code(text: str, where: str) -> int:
         raise DataFormatError(f"trace: {where}: control code is not hex: {text[:12]!r}") from None
 
 
+def parse_text(text: str) -> tuple[bytes | None, list[Step]]:
+    """The ATR (None when the text has no ``ATR`` line) and the exchanges of a text trace.
+
+    Lines are ``ATR hex``, ``> command`` (or a control request) and ``< response [(t ms)]``;
+    ``#`` starts a comment.  A command shown with ``<N bytes redacted>`` becomes a header-only
+    step.  Raises :class:`DataFormatError` for anything else (a trace file is untrusted input).
+    """
+    atr: bytes | None = None
+    steps: list[Step] = []
+    pending: tuple[bytes, bool, int | None] | None = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.upper().startswith("ATR"):
+            atr = _hex(line[3:].lstrip(" :"), f"line {lineno}")
+        elif line.startswith(">"):
+            if pending is not None:
+                raise DataFormatError(f"trace line {lineno}: two commands without a response")
+            body = line[1:].strip()
+            secret = _REDACTED.search(body) is not None
+            body = _REDACTED.sub("", body)
+            control = _CONTROL.match(body)
+            if control is not None:
+                code = _control_code(control.group(1), f"line {lineno}")
+                structure = _hex(control.group(2), f"line {lineno}")
+                pending = (b"" if secret else structure, secret, code)
+                continue
+            command = _hex(body, f"line {lineno}")
+            pending = (command[:4] if secret else command, secret, None)
+        elif line.startswith("<"):
+            if pending is None:
+                raise DataFormatError(f"trace line {lineno}: a response without a command")
+            answer = _TIMING.sub("", line[1:]).strip()
+            response = b"" if answer == "(empty)" else _hex(answer, f"line {lineno}")
+            steps.append(Step(pending[0], response, pending[1], pending[2]))
+            pending = None
+        else:
+            raise DataFormatError(f"trace line {lineno}: expected ATR, '>' or '<'")
+    if pending is not None:
+        raise DataFormatError("trace: the last command has no response")
+    return atr, steps
+
+
 class ReplayReader(Reader):
     """Answers from a script of :class:`Step`; replays from the start on every connect."""
 
@@ -118,39 +162,8 @@ class ReplayReader(Reader):
     @classmethod
     def from_text(cls, text: str, atr: bytes | None = None) -> ReplayReader:
         """From ``ATR ...`` / ``> cmd`` / ``< resp [(t ms)]`` lines; ``#`` starts a comment."""
-        steps: list[Step] = []
-        pending: tuple[bytes, bool, int | None] | None = None
-        for lineno, line in enumerate(text.splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.upper().startswith("ATR"):
-                atr = _hex(line[3:].lstrip(" :"), f"line {lineno}")
-            elif line.startswith(">"):
-                if pending is not None:
-                    raise DataFormatError(f"trace line {lineno}: two commands without a response")
-                body = line[1:].strip()
-                secret = _REDACTED.search(body) is not None
-                body = _REDACTED.sub("", body)
-                control = _CONTROL.match(body)
-                if control is not None:
-                    code = _control_code(control.group(1), f"line {lineno}")
-                    structure = _hex(control.group(2), f"line {lineno}")
-                    pending = (b"" if secret else structure, secret, code)
-                    continue
-                command = _hex(body, f"line {lineno}")
-                pending = (command[:4] if secret else command, secret, None)
-            elif line.startswith("<"):
-                if pending is None:
-                    raise DataFormatError(f"trace line {lineno}: a response without a command")
-                answer = _TIMING.sub("", line[1:]).strip()
-                response = b"" if answer == "(empty)" else _hex(answer, f"line {lineno}")
-                steps.append(Step(pending[0], response, pending[1], pending[2]))
-                pending = None
-            else:
-                raise DataFormatError(f"trace line {lineno}: expected ATR, '>' or '<'")
-        if pending is not None:
-            raise DataFormatError("trace: the last command has no response")
+        found, steps = parse_text(text)
+        atr = found if found is not None else atr
         if atr is None:
             raise DataFormatError("trace: no ATR line")
         return cls(atr, steps)

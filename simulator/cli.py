@@ -4,10 +4,13 @@ Registered in the ``sscard`` command through the ``sscard.cli`` entry point, so 
 package never imports the simulator. Commands:
 
 - ``sscard sim issue --out CARD.json [...]``: with no options, the complete valid 3rd-generation
-  sample card (:mod:`simulator.samples`); options replace single fields. ``--pin`` is the card's
-  personalisation data: the one place in sscard where a PIN may be a command-line argument.
-  Inconsistent data: one line per problem on stderr, exit 2, no file written (``--allow-invalid``
-  issues it anyway, for testing a terminal's checks).
+  sample card (:mod:`simulator.samples`), T=0 like every real contact card; options replace
+  single fields. ``--pin`` is the card's personalisation data: the one place in sscard where a
+  PIN may be a command-line argument.  Impossible data: one line per problem on stderr, exit 2,
+  no file written (``--allow-invalid`` issues it anyway, for testing a terminal's checks); what
+  real cards carry (historical area codes, province-level issuers, card numbers without the V2
+  check character, ...) is issued with one ``sscard: note: ...`` line each on stderr.
+  ``--t0`` (the old spelling of the default) is still accepted and does nothing.
 - ``sscard sim apdu --card CARD.json HEX [HEX ...]``: power on, send each APDU, save, print one line
   per command: response data in hex, a space, SW1SW2 (just SW1SW2 when there is no data).
 - the PC/SC bridge commands of :mod:`simulator.cli_serve` (issue-psam, serve, eject, insert).
@@ -27,7 +30,7 @@ from apdu.keys import TEST_KEYS, KeySet
 from simulator.cli_serve import SERVE_COMMANDS
 from simulator.extensions import ExtensionError, extension_of, read_extension_file
 from simulator.loader import load_card
-from simulator.personalisation import PersonalisationError
+from simulator.personalisation import PersonalisationError, notices
 from simulator.photo import PhotoError, load_photo
 from simulator.samples import apply_overrides, sample_personalisation
 from simulator.usercard import UserCard
@@ -69,8 +72,9 @@ def _fail(lines: list[str]) -> None:
 @sim.command("issue")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Card file to write (JSON).")
-@click.option("--generation", type=click.Choice(["2", "3"]), default="3", show_default=True,
-              help="2 = financial SSC with DES, 3 = SM4 (EF06 needs RKSSSE).")
+@click.option("--generation", type=click.Choice(["1", "2", "3"]), default="3", show_default=True,
+              help="1 = 1.00 (DES, no algorithm flag, 0x20 padding), 2 = financial SSC with DES, "
+              "3 = SM4 (EF06 needs RKSSSE).")
 @click.option("--name", help="Holder's name (Chinese, GBK).")
 @click.option("--ssn", help="Social security number (18 characters).")
 @click.option("--sex", type=click.Choice(["1", "2", "9"]), help="1 male, 2 female, 9 unspecified.")
@@ -79,7 +83,16 @@ def _fail(lines: list[str]) -> None:
 @click.option("--card-number", help="卡号, 9 characters (§8.2).")
 @click.option("--pin", help="Initial PIN of the simulated card (default 123456).")
 @click.option("--pin-tries", type=click.IntRange(1, 15), help="PIN try limit (default 6).")
-@click.option("--t0", is_flag=True, help="Behave as a T=0 card (FCI through 61xx).")
+@click.option("--t1", is_flag=True,
+              help="Answer a T=1 ATR (default: T=0, FCI through 61xx, as real cards do).")
+@click.option("--t0", is_flag=True, hidden=True,
+              help="Accepted for old scripts: T=0 is the default.")
+@click.option("--no-multi-record", is_flag=True,
+              help="Refuse READ RECORD P2=05/06 (all records at once) with 6A86.")
+@click.option("--exact-le", is_flag=True,
+              help="Answer 6Cxx to any Le but the record's exact length (the card profile's text).")
+@click.option("--gpo-format", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="GET PROCESSING OPTIONS answer: format 1 (80) or 2 (77).")
 @click.option("--pad20", is_flag=True, help="Pad text fields with 0x20 like some real cards.")
 @click.option("--pin-not-enabled", is_flag=True, help="Initial PIN not enabled (regional).")
 @click.option("--counterfeit", is_flag=True, help="Issue under the COUNTERFEIT test key set.")
@@ -91,7 +104,8 @@ def _fail(lines: list[str]) -> None:
               help="A region's extension declaration (TOML) to personalise too.")
 def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: str | None,
           birth_date: dt.date | None, expiry: dt.date | None, card_number: str | None,
-          pin: str | None, pin_tries: int | None, t0: bool, pad20: bool, pin_not_enabled: bool,
+          pin: str | None, pin_tries: int | None, t1: bool, t0: bool, no_multi_record: bool,
+          exact_le: bool, gpo_format: str, pad20: bool, pin_not_enabled: bool,
           counterfeit: bool, allow_invalid: bool, force: bool, photo_path: Path | None,
           extension_path: Path | None) -> None:
     """Issue a simulated user card (a complete valid 3rd-generation sample by default)."""
@@ -111,8 +125,16 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
     given = {"name": name, "sex": sex, "birth_date": birth_date, "expiry_date": expiry,
              "card_number": card_number, "pin": pin, "pin_tries": pin_tries}
     overrides.update({k: v for k, v in given.items() if v is not None})
-    if t0:
-        overrides["t0"] = True
+    if t1 and t0:
+        raise click.UsageError("--t1 and --t0 contradict each other (T=0 is the default)")
+    if t1:
+        overrides["t0"] = False
+    if no_multi_record:
+        overrides["multi_record"] = False
+    if exact_le:
+        overrides["exact_le"] = True
+    if gpo_format != "1":
+        overrides["gpo_format"] = int(gpo_format)
     if pad20:
         overrides["pad"] = 0x20
     if pin_not_enabled:
@@ -122,6 +144,7 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
         perso = apply_overrides(sample_personalisation(int(generation)), overrides)
         perso = perso.model_copy(update={"key_set": "counterfeit" if counterfeit else "test"})
         card = UserCard.issue(perso, keys=keys, allow_invalid=allow_invalid)
+        noticed = notices(perso)
     except PersonalisationError as exc:
         _fail(exc.problems)
         return
@@ -129,6 +152,8 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
         _fail([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()])
         return
     card.save(out)
+    for line in noticed:
+        click.echo(f"sscard: note: {line}", err=True)
     click.echo(
         f"issued {out}: generation {card.generation} ({card.algorithm.name}), "
         f"{perso.holder.name}, card {perso.card.card_number}, "

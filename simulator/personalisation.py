@@ -3,13 +3,18 @@
 Pydantic models of the holder, the card, the bank application and the card's options, following
 the data elements of card-profile §4 (EF05, EF06, DF04 EF05), §6 (PIN), §8 (identifier formats)
 and §9 (bank record). The models only check types; the *consistency* checks (SSN check
-character, SSN area valid for the birth year and birthplace as GB/T 2260 areas — python-stdnum's
-table, which the terminal's checks use too —, birth date and sex against the SSN, card-number
-check character, card id structure, dates, name length, PIN, PAN Luhn) live in
-:func:`problems`, so that ``allow_invalid=True`` can skip them and issue a deliberately
-defective card that the terminal's checks are tested against.
+character, birth date and sex against the SSN, card id structure, dates, name length, PIN, PAN
+Luhn) live in :func:`problems`, so that ``allow_invalid=True`` can skip them and issue a
+deliberately defective card that the terminal's checks are tested against.
 Whatever is skipped, the data must still be *encodable* into the fixed-size fields of §4:
 :func:`encoding_problems` is never skipped.
+
+What real cards carry is accepted and *noticed* rather than refused (issue 9), by
+:func:`notices`: historical or never-listed GB/T 2260 area codes (judged by :mod:`apdu.areas`,
+the table the terminal's checks use too), province-level issuer codes (xx0000, xx9900), card
+numbers without the V2 appendix A check character, 规范版本 forms such as "2.0", 初始化机构编号
+with non-BCD sequence bytes or another prefix, unknown card types.  ``sscard sim issue`` prints
+each notice as ``sscard: note: ...``; only really impossible data is refused.
 
 The PIN is a :class:`pydantic.SecretStr`: it never shows in a repr, a log or an error message.
 """
@@ -29,12 +34,17 @@ from pydantic import (
     SecretStr,
     field_validator,
 )
-from stdnum import numdb
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumError
 
+from apdu import areas
 from apdu.codec import TEXT_CODEC
-from apdu.elements import CARD_ID_MARK, CARD_TYPES, INSTITUTION_PREFIX, SEXES, SPEC_VERSIONS
+from apdu.elements import (
+    CARD_ID_MARK,
+    CARD_TYPES,
+    INSTITUTION_PREFIX,
+    SEXES,
+    SPEC_VERSIONS,
+    generation_of,
+)
 from apdu.errors import SSCardError
 from apdu.identifiers import card_id_problems, card_number_check_ok, ssn_check_ok
 from simulator.appdata import app_problems
@@ -96,7 +106,7 @@ class CardInfo(BaseModel):
     city_code: str = "420100"
     serial: str = "00000001"  # 4 bytes, 8 hex digits; also ATR T10..T13 (§10)
     card_type: str = "3"
-    generation: Literal[2, 3] = 3
+    generation: Literal[1, 2, 3] = 3
     spec_version: str | None = None  # None: "2.00" / "3.00" from the generation
     init_institution: str | None = None  # None: 9156000002 + city + city + "01"
     issue_date: dt.date
@@ -126,12 +136,21 @@ class CardInfo(BaseModel):
 
 
 class CardOptions(BaseModel):
-    """Real-card quirks and regional policy (§3 T=0, §4 padding, §6 PIN state and limit)."""
+    """Real-card behaviour and regional policy (§3 T=0, §4 padding and READ RECORD, §6 PIN state
+    and limit, §9 GPO).  The defaults are what real cards do (issue 9); the card profile's text
+    form is the option where the two differ."""
 
     model_config = ConfigDict(extra="forbid")
 
-    t0: bool = False
+    #: T=0 (every real contact card seen: ``3B 6D 00 00`` + 13, FCI through ``61xx``); False: T=1.
+    t0: bool = True
     pad: Literal[0x00, 0x20] = 0x00
+    #: READ RECORD P2 = 05/06 (all records at once, ISO/IEC 7816-4); False answers ``6A86``.
+    multi_record: bool = True
+    #: the card profile's "exact Le or 6Cxx"; real cards answer any Le >= the record (False).
+    exact_le: bool = False
+    #: GET PROCESSING OPTIONS answer: format 1 (``80``) or format 2 (``77``).
+    gpo_format: Literal[1, 2] = 1
     pin_not_enabled: bool = False
     pin_tries: int = Field(default=6, ge=1, le=15)
     key_tries: int = Field(default=3, ge=1, le=15)
@@ -184,11 +203,6 @@ def _digits(s: str, n: int | None = None) -> bool:
     return bool(_DIGITS.fullmatch(s)) and (n is None or len(s) == n)
 
 
-def _is_area(code: str) -> bool:
-    """True when python-stdnum's GB/T 2260 table names a county/city for ``code`` (§8.1)."""
-    return any("county" in props for _, props in numdb.get("cn/loc").info(code))
-
-
 def luhn_ok(number: str) -> bool:
     """ISO/IEC 7812 Luhn check of a PAN (§9)."""
     if not _digits(number) or len(number) < 12:
@@ -224,6 +238,9 @@ def encoding_problems(p: Personalisation) -> list[str]:
                 f"name: {len(head) + len(ext)} bytes in GBK; at most {NAME_BYTES + NAME_EXT_BYTES}"
                 " fit (tags 09 and 4E)"
             )
+        if ext and c.generation == 1:
+            out.append(f"name: {len(head) + len(ext)} bytes in GBK; a 1.00 card has no tag 4E, "
+                       f"so at most {NAME_BYTES} fit")
     except UnicodeEncodeError:
         out.append("name: not encodable in GBK/GB18030")
     fixed_an = {
@@ -243,11 +260,14 @@ def encoding_problems(p: Personalisation) -> list[str]:
         "ethnicity": (h.ethnicity, 2),
         "birthplace": (h.birthplace, 6),
         "medical_area_code": (c.medical_area_code, 6),
-        "init_institution": (c.resolved_institution(), 24),
     }
     for fname, (value, digits) in cn.items():
         if not _digits(value) or len(value) > digits:
             out.append(f"{fname}: must be at most {digits} decimal digits")
+    inst = c.resolved_institution()
+    if not (_digits(inst) and len(inst) <= 24) and not re.fullmatch(r"[0-9A-Fa-f]{24}", inst):
+        # real cards carry non-BCD sequence bytes: 24 hex digits are written as they are
+        out.append("init_institution: must be at most 24 decimal digits, or 24 hex digits")
     try:
         card_id = c.resolved_card_id()
         if len(card_id) != 16:
@@ -276,20 +296,16 @@ def encoding_problems(p: Personalisation) -> list[str]:
 
 
 def problems(p: Personalisation) -> list[str]:
-    """Inconsistencies an issuer would refuse (§4, §6, §8, §9); one message per problem."""
+    """Inconsistencies an issuer would refuse (§4, §6, §8, §9); one message per problem.
+
+    Only what no genuine card can carry: what real cards do carry is a notice (:func:`notices`).
+    """
     out: list[str] = []
     h, c = p.holder, p.card
     if not ssn_check_ok(h.ssn):
         out.append("ssn: not 18 characters with a valid check character (§8.1)")
     if _digits(h.ssn[:14], 14) and h.ssn[6:14] != h.birth_date.strftime("%Y%m%d"):
         out.append(f"ssn: birth date {h.ssn[6:14]} differs from birth_date {h.birth_date:%Y%m%d}")
-    if ssn_check_ok(h.ssn):
-        try:
-            ric.get_birth_place(h.ssn)
-        except StdnumError:
-            out.append(f"ssn: area code {h.ssn[:6]} is not a GB/T 2260 area for that birth year")
-    if _digits(h.birthplace, 6) and not _is_area(h.birthplace):
-        out.append(f"birthplace: {h.birthplace} is not a GB/T 2260 area code")
     if h.sex not in SEXES:
         out.append(f"sex: {h.sex!r} is not one of 1, 2, 9")
     elif h.sex in "12" and len(h.ssn) >= 17 and h.ssn[16].isdigit():
@@ -300,8 +316,8 @@ def problems(p: Personalisation) -> list[str]:
         out.append("ethnicity: must be 2 digits (GB 3304)")
     if not _digits(h.birthplace, 6):
         out.append("birthplace: must be a 6-digit area code")
-    if not card_number_check_ok(c.card_number):
-        out.append("card_number: not a letter, 7 characters and a valid check character (§8.2)")
+    if not c.card_number:
+        out.append("card_number: empty")
     try:
         for msg in card_id_problems(c.resolved_card_id()):
             out.append(f"card_id: {msg}")
@@ -309,16 +325,9 @@ def problems(p: Personalisation) -> list[str]:
         pass  # reported by encoding_problems
     if not _digits(c.city_code, 6):
         out.append("city_code: must be 6 digits")
-    if c.card_type not in CARD_TYPES:
-        out.append(f"card_type: {c.card_type!r} is not one of {', '.join(CARD_TYPES)}")
     version = c.resolved_spec_version()
-    if version not in SPEC_VERSIONS:
-        out.append(f"spec_version: {version!r} is not a known version")
-    elif SPEC_VERSIONS[version] != c.generation:
-        out.append(f"spec_version: {version} does not belong to generation {c.generation}")
-    inst = c.resolved_institution()
-    if not (inst.startswith(INSTITUTION_PREFIX) and _digits(inst, 24)):
-        out.append(f"init_institution: must be 24 digits starting {INSTITUTION_PREFIX}")
+    if generation_of(version) != c.generation:
+        out.append(f"spec_version: {version!r} does not belong to generation {c.generation}")
     if c.issue_date > c.expiry_date:
         out.append("dates: issue_date is after expiry_date")
     if not _digits(c.medical_area_code, 6):
@@ -329,6 +338,54 @@ def problems(p: Personalisation) -> list[str]:
     if p.bank is not None and not luhn_ok(p.bank.pan):
         out.append("bank pan: fails the Luhn check")
     return out
+
+
+def _area_notice(what: str, code: str, year: int | None) -> str | None:
+    judgement = areas.judge(code, year)
+    if judgement.standing == "current":
+        return None
+    return f"{what}: {judgement.detail}"
+
+
+def notices(p: Personalisation) -> list[str]:
+    """What an issuer would notice but real cards carry (issue 9); one line each, never refused."""
+    out: list[str] = []
+    h, c = p.holder, p.card
+    if ssn_check_ok(h.ssn):
+        year = h.birth_date.year
+        out.append(_area_notice("ssn area code", h.ssn[:6], year) or "")
+    if _digits(h.birthplace, 6):
+        out.append(_area_notice("birthplace", h.birthplace, h.birth_date.year) or "")
+    if c.card_number and not card_number_check_ok(c.card_number):
+        out.append(
+            f"card_number: {c.card_number} has no V2 appendix A check character (§8.2); "
+            "many regions number their cards otherwise"
+        )
+    try:
+        card_id = c.resolved_card_id()
+        if len(card_id) == 16 and card_id[:3].hex().isdigit():
+            city = card_id[:3].hex()
+            area = areas.lookup(city)
+            if area is not None and area.kind == "province_level":
+                out.append(f"card_id: city code {city} is a province-level issuer ({area.name()})")
+            else:
+                out.append(_area_notice("card_id city code", city, None) or "")
+    except PersonalisationError:
+        pass
+    version = c.resolved_spec_version()
+    if version not in SPEC_VERSIONS and generation_of(version) == c.generation:
+        out.append(
+            f"spec_version: {version!r} is not one of {', '.join(SPEC_VERSIONS)}; its first "
+            f"three characters say generation {c.generation} (§1)"
+        )
+    inst = c.resolved_institution()
+    if not inst.upper().startswith(INSTITUTION_PREFIX):
+        out.append(f"init_institution: {inst} does not start with {INSTITUTION_PREFIX} (§4)")
+    if not _digits(inst):
+        out.append(f"init_institution: {inst} holds non-BCD bytes (written as hex, as real cards)")
+    if c.card_type not in CARD_TYPES:
+        out.append(f"card_type: {c.card_type!r} is not one of {', '.join(CARD_TYPES)}")
+    return [line for line in out if line]
 
 
 def application_problems(p: Personalisation, *, allow_invalid: bool = False) -> list[str]:

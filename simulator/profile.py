@@ -11,15 +11,26 @@ Two tables, kept apart on purpose:
 FIDs of SSSE and of the bank DFs are not standardised (§2 says to select SSSE by name); the
 values below are this project's [choice] and are only reachable by FID for completeness.
 
-The ATR (§10): T=0 form ``3B 6D 00 00`` + 13 historical bytes, T=1 form
-``3B ED 00 00 81 31 FE 45`` + 13 historical bytes + TCK. Historical bytes: T1-T2 chip maker,
-T3-T5 COS, T6-T7 card maker (fixed simulator values, [choice]), T8-T9 the first 4 digits of the
-city code (BCD), T10-T13 the serial (card id bytes 8..12).
+The ATR (§10) is built by :func:`apdu.atr.build_ssc_atr` (the one home of its two forms): the
+T=0 form ``3B 6D 00 00`` + 13 historical bytes by default, as every real contact card seen
+answers (issue 9), the T=1 form as an option.  Historical bytes: T1-T2 chip maker, T3-T5 COS,
+T6-T7 card maker (fixed simulator values, [choice]), T8-T9 the first 4 digits of the city code
+(BCD), T10-T13 the serial (card id bytes 8..12).
+
+Generations (§1): 1 (1.00: DES, FCI without the algorithm flag ``6F 16 84 0F <name> A5 03 88
+01 0B`` as on the real 1.00 card, no tag 4E, 0x20 padding, EF06 free), 2 (DES) and 3 (SM4, EF06
+behind RKSSSE).
+
+The bank application (§9, issue 9): the PSE directory, the UnionPay ADF with its PAN record at
+**record 1 of SFI 2** (where deployed kiosk software reads it) and GET PROCESSING OPTIONS
+answering format 1 (``80``) or, as a card option, format 2 (``77`` with ``82``/``94``), with an
+AFL pointing at that record (:func:`gpo_answer`).
 """
 
 from __future__ import annotations
 
 from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile
+from apdu.atr import build_ssc_atr
 from apdu.codec import an_encode, cn_encode, date_encode
 from apdu.crypto import Algorithm
 from apdu.elements import EF05, EF06, Element
@@ -50,9 +61,24 @@ from simulator.personalisation import Personalisation, PersonalisationError, spl
 from simulator.photo import ef08_content
 
 #: §1: generation -> symmetric algorithm of the card.
-ALGORITHM_FOR_GENERATION: dict[int, Algorithm] = {2: Algorithm.DES, 3: Algorithm.SM4}
+ALGORITHM_FOR_GENERATION: dict[int, Algorithm] = {
+    1: Algorithm.DES, 2: Algorithm.DES, 3: Algorithm.SM4,
+}
 #: §2/§3: DIR SFI announced in the SSSE FCI tag 88 (both values seen on real cards).
-DIR_SFI_FOR_GENERATION: dict[int, int] = {2: 0x0B, 3: 0x1E}
+DIR_SFI_FOR_GENERATION: dict[int, int] = {1: 0x0B, 2: 0x0B, 3: 0x1E}
+#: §3: generations whose SSSE FCI carries the 9F0C algorithm flag (the real 1.00 card has none).
+FCI_HAS_ALGORITHM_FLAG = frozenset({2, 3})
+#: §4: generations whose EF06 has the name extension 4E ("absent on 1.00 cards").
+HAS_NAME_EXTENSION = frozenset({2, 3})
+#: §4: the padding byte of text items per generation (the real 1.00 card pads with 0x20).
+PAD_FOR_GENERATION: dict[int, int] = {1: 0x20, 2: 0x00, 3: 0x00}
+
+#: §9, issue 9: the SFI of the PAN record in the bank ADF (kiosks read 00 B2 01 14 00).
+BANK_PAN_SFI = 2
+#: GET PROCESSING OPTIONS: AIP 7C 00 (seen in a real format 1 answer) and one AFL entry: SFI 2,
+#: records 1 to 1, none for offline data authentication.
+GPO_AIP = bytes.fromhex("7C00")
+GPO_AFL = bytes((BANK_PAN_SFI << 3, 1, 1, 0))
 
 #: [choice] FIDs for files whose FID no public source fixes.
 FID_PSE = 0xDDF1
@@ -64,8 +90,6 @@ FID_DIR = 0x2F00
 CHIP_MAKER = b"\x00\x86"
 COS = b"SIM"
 CARD_MAKER = b"\x53\x43"
-ATR_T0_PREFIX = bytes.fromhex("3B6D0000")
-ATR_T1_PREFIX = bytes.fromhex("3BED00008131FE45")
 
 EF07_SIZE = SSSE_FILES[2].size
 EF08_SIZE = SSSE_FILES[3].size
@@ -81,14 +105,16 @@ def historical_bytes(card_id: bytes) -> bytes:
 
 
 def atr(hist: bytes, *, t0: bool) -> bytes:
-    """The ATR of §10 in its T=0 or T=1 form (with TCK, the XOR of T0..last historical byte)."""
-    if t0:
-        return ATR_T0_PREFIX + hist
-    body = ATR_T1_PREFIX + hist
-    tck = 0
-    for b in body[1:]:
-        tck ^= b
-    return body + bytes((tck,))
+    """The ATR of §10 in its T=0 (default, the field's) or T=1 form (:mod:`apdu.atr`)."""
+    return build_ssc_atr(hist, "T0" if t0 else "T1")
+
+
+def gpo_answer(fmt: int) -> bytes:
+    """The GET PROCESSING OPTIONS answer: format 1 ``80 AIP AFL`` or format 2
+    ``77 { 82 AIP, 94 AFL }`` (EMV; both seen on real SSC bank applications)."""
+    if fmt == 1:
+        return _tlv(0x80, GPO_AIP + GPO_AFL)
+    return _tlv(0x77, _tlv(0x82, GPO_AIP), _tlv(0x94, GPO_AFL))
 
 
 def _tlv(tag: int, *parts: bytes) -> bytes:
@@ -96,11 +122,12 @@ def _tlv(tag: int, *parts: bytes) -> bytes:
 
 
 def ssse_fci(generation: int) -> bytes:
-    """§3: ``6F { 84 name, A5 { 88 01 sfi, 9F0C { 86 01 alg } } }`` (as on 3.00 cards)."""
-    alg = ALGORITHM_FOR_GENERATION[generation]
-    prop = _tlv(0x88, bytes((DIR_SFI_FOR_GENERATION[generation],))) + _tlv(
-        0x9F0C, _tlv(0x86, bytes((int(alg),)))
-    )
+    """§3: ``6F { 84 name, A5 { 88 01 sfi, 9F0C { 86 01 alg } } }`` (as on 3.00 cards); a 1.00
+    card has no 9F0C (``6F 16 84 0F <name> A5 03 88 01 0B``, the real 1.00 card's)."""
+    prop = _tlv(0x88, bytes((DIR_SFI_FOR_GENERATION[generation],)))
+    if generation in FCI_HAS_ALGORITHM_FLAG:
+        alg = ALGORITHM_FOR_GENERATION[generation]
+        prop += _tlv(0x9F0C, _tlv(0x86, bytes((int(alg),))))
     return _tlv(0x6F, _tlv(0x84, SSSE_NAME), _tlv(0xA5, prop))
 
 
@@ -153,7 +180,8 @@ def build_tree(generation: int, *, bank: bool = True,
         adf = DF("UNIONPAY", FID_BANK_ADF, UNIONPAY_DEBIT_AID, DFKind.ADF, domain="BANK",
                  fci=_tlv(0x6F, _tlv(0x84, UNIONPAY_DEBIT_AID),
                           _tlv(0xA5, _tlv(0x50, b"UnionPay Debit"), _tlv(0x87, b"\x01"))))
-        adf.add(_record_ef("EF01", 0xEF01, 1, FREE, NEVER, emv=True))
+        # The label EF01 stays (saved card files name it); the SFI is 2, where kiosks read it.
+        adf.add(_record_ef("EF01", 0xEF01, BANK_PAN_SFI, FREE, NEVER, emv=True))
         pse.add(adf)
         mf.add(pse)
     ssse = DF("SSSE", FID_SSSE, SSSE_NAME, DFKind.DDF, domain="SSSE", key_domains=("SSSE",),
@@ -184,14 +212,21 @@ def _encode(el: Element, value: object, pad: int) -> bytes:
     if el.format == "an":
         return an_encode(str(value), el.size, pad)
     if el.format == "cn":
-        return cn_encode(str(value), el.size)
+        text = str(value)
+        if not text.isdigit():  # real 初始化机构编号 carry non-BCD sequence bytes (issue 9)
+            return bytes.fromhex(text).ljust(el.size, b"\xff")
+        return cn_encode(text, el.size)
     if el.format == "date":
         return date_encode(value)  # type: ignore[arg-type]
     return bytes(value)  # type: ignore[call-overload]
 
 
 def _records(table: tuple[Element, ...], values: dict[str, object], pad: int) -> list[bytes]:
-    return [simple_encode(el.tag, _encode(el, values[el.field], pad)) for el in table]
+    return [
+        simple_encode(el.tag, _encode(el, values[el.field], pad))
+        for el in table
+        if el.field in values
+    ]
 
 
 def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
@@ -209,7 +244,7 @@ def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
         "expiry_date": c.expiry_date,
         "card_number": c.card_number,
     }
-    ef06 = {
+    ef06: dict[str, object] = {
         "ssn": h.ssn,
         "name": head.decode("gb18030"),
         "name_extension": ext.decode("gb18030"),
@@ -218,6 +253,8 @@ def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
         "birthplace": h.birthplace,
         "birth_date": h.birth_date,
     }
+    if c.generation not in HAS_NAME_EXTENSION:
+        del ef06["name_extension"]
     out: dict[str, list[bytes] | bytes] = {
         "MF/SSSE/EF05": _records(EF05, ef05, pad),
         "MF/SSSE/EF06": _records(EF06, ef06, pad),

@@ -22,6 +22,7 @@ from simulator.personalisation import (
     Holder,
     Personalisation,
 )
+from simulator.profile import PAD_FOR_GENERATION
 from simulator.usercard import UserCard
 
 SAMPLE_AREA = "420102"
@@ -48,7 +49,8 @@ def sample_ssn(area: str = SAMPLE_AREA, birth: dt.date = SAMPLE_BIRTH, seq: str 
 
 
 def sample_personalisation(generation: int = 3) -> Personalisation:
-    """A complete VALID personalisation for a 2nd (DES) or 3rd (SM4) generation card."""
+    """A complete VALID personalisation for a 1st (1.00, DES, 0x20 padding), 2nd (DES) or 3rd
+    (SM4) generation card."""
     return Personalisation(
         holder=Holder(
             name="张三丰",
@@ -75,7 +77,7 @@ def sample_personalisation(generation: int = 3) -> Personalisation:
             pan_seq=1,
         ),
         pin=SAMPLE_PIN,  # type: ignore[arg-type]
-        options=CardOptions(),
+        options=CardOptions(pad=PAD_FOR_GENERATION[generation]),  # type: ignore[arg-type]
     )
 
 

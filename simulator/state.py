@@ -65,7 +65,7 @@ class CardState(BaseModel):
     kind: Literal["sscard-user-card"] = KIND
     format: Literal[1] = FORMAT_VERSION
     test_only: Literal[True] = True
-    generation: Literal[2, 3]
+    generation: Literal[1, 2, 3]
     algorithm: int
     has_bank: bool
     atr: HexBytes

@@ -44,11 +44,16 @@ from pathlib import Path
 from apdu.codec import cn_encode, pin_decode
 from apdu.command import CommandAPDU
 from apdu.commands import (
+    ALL_FROM,
+    ALL_TO,
+    BY_NUMBER,
+    BY_TAG,
     INS_APPLICATION_BLOCK,
     INS_CARD_BLOCK,
     INS_CHANGE_PIN,
     INS_EXTERNAL_AUTH,
     INS_GET_CHALLENGE,
+    INS_GET_PROCESSING_OPTIONS,
     INS_GET_RESPONSE,
     INS_INTERNAL_AUTH,
     INS_PIN_UNBLOCK_RESET,
@@ -57,6 +62,9 @@ from apdu.commands import (
     INS_SELECT,
     INS_UPDATE_RECORD,
     INS_VERIFY,
+    LAST_BY_TAG,
+    MULTI_RECORD_MODES,
+    NEXT_BY_TAG,
     mac_input,
 )
 from apdu.crypto import (
@@ -78,6 +86,7 @@ from simulator.filesystem import (
     DF,
     EF,
     FREE,
+    DFKind,
     RecordEF,
     Rule,
     RuleKind,
@@ -90,6 +99,7 @@ from simulator.profile import (
     build_tree,
     contents,
     fill,
+    gpo_answer,
     historical_bytes,
 )
 from simulator.state import (
@@ -122,6 +132,7 @@ SW_INS = b"\x6d\x00"
 SW_CLA = b"\x6e\x00"
 SW_UNKNOWN = b"\x6f\x00"
 SW_MEMORY_FAILURE = b"\x65\x81"
+SW_MORE_DATA = b"\x63\x10"
 _log = logging.getLogger("sscard.simulator")
 SW_MAC = b"\x93\x02"
 SW_APP_BLOCKED = b"\x93\x03"
@@ -356,6 +367,9 @@ class UserCard:
     def _power_reset(self) -> None:
         self._cur_df: DF = self._tree.mf
         self._cur_ef: EF | None = None
+        #: index of the current record of the current EF (ISO/IEC 7816-4 record pointer).
+        self._cur_rec: int | None = None
+        self._gpo_done = False
         self._pin_verified = False
         self._auth_kids: set[int] = set()
         self._challenge: bytes | None = None
@@ -495,8 +509,14 @@ class UserCard:
         ef = self._cur_df.by_sfi.get(sfi)
         if ef is None:
             return SW_FILE_NOT_FOUND
-        self._cur_ef = ef
+        self._set_ef(ef)
         return ef
+
+    def _set_ef(self, ef: EF | None) -> None:
+        """Make ``ef`` the current EF; another EF has no current record yet (ISO/IEC 7816-4)."""
+        if ef is not self._cur_ef:
+            self._cur_rec = None
+        self._cur_ef = ef
 
     def _key_for(self, kid: int) -> _Key | None:
         for domain in self._cur_df.key_domains:
@@ -511,7 +531,8 @@ class UserCard:
         if df is not self._cur_df:
             self._auth_kids = set()  # §2: external authentication ends when another DF is selected
         self._cur_df = df
-        self._cur_ef = None
+        self._set_ef(None)
+        self._gpo_done = False
         return df.fci + OK if fci and df.fci else OK
 
     def _mac_ok(self, ins: int, p1: int, p2: int, body: bytes, given: bytes) -> bytes | None:
@@ -564,14 +585,21 @@ class UserCard:
             return SW_FILE_NOT_FOUND
         if isinstance(node, DF):
             return self._enter_df(node, fci)
-        self._cur_ef = node
+        self._set_ef(node)
         return OK
 
     def _read_record(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
+        """READ RECORD in every ISO/IEC 7816-4 P2 mode (§4 names 00 and 04; issue 9 the rest).
+
+        Modes 0-3: P1 is a record identifier (the tag; 00: any), first / last / next / previous
+        occurrence relative to the current record.  Mode 4: record number P1 (00: the current
+        record).  Modes 5 and 6: every record from number P1 (00: the current one) to the last,
+        or from the last down to P1, concatenated in one answer.  Mode 7 is RFU: ``6A86``.
+        """
         if data:
             return SW_WRONG_LENGTH
         mode = p2 & 7
-        if (mode != 4 and mode != 0) or p1 == 0:
+        if mode == 7 or (mode in MULTI_RECORD_MODES and not self._options.multi_record):
             return SW_WRONG_P1P2
         ef = self._target_ef(p2 >> 3)
         if type(ef) is bytes:
@@ -583,16 +611,69 @@ class UserCard:
             sw = self._denied(read)
             if sw is not None:
                 return sw
-        if mode == 4:
-            recs = ef.records
-            rec = recs[p1 - 1] if p1 <= len(recs) else None
-        else:
-            rec = ef.find_tag(p1)
-        if rec is None:
+        if mode in MULTI_RECORD_MODES:
+            return self._read_records(ef, p1, mode, ne)
+        index = self._record_index(ef, p1, mode)
+        if index is None:
             return SW_RECORD_NOT_FOUND
-        if ne != len(rec) and not (ef.le_up_to and ne is not None and ne >= len(rec)):
+        self._cur_rec = index
+        rec = ef.records[index]
+        if ne is None or ne < len(rec) or (ne != len(rec) and self._exact_le(ef)):
             return _wrong_le(len(rec))
         return rec + OK
+
+    def _exact_le(self, ef: RecordEF) -> bool:
+        """The card profile's text: only the exact Le reads a record (6Cxx otherwise).  Real
+        cards answer any Le of at least the record's length (issue 9), the default here."""
+        return self._options.exact_le and not ef.le_up_to
+
+    def _record_index(self, ef: RecordEF, p1: int, mode: int) -> int | None:
+        """The index of the record a single-record mode addresses, or None when there is none."""
+        recs = ef.records
+        cur = self._cur_rec
+        if mode == BY_NUMBER:
+            index = cur if p1 == 0 else p1 - 1
+            return index if index is not None and index < len(recs) else None
+
+        def match(i: int) -> bool:
+            return p1 == 0 or recs[i][0] == p1
+
+        if mode == BY_TAG:
+            order: range = range(len(recs))
+        elif mode == LAST_BY_TAG:
+            order = range(len(recs) - 1, -1, -1)
+        elif mode == NEXT_BY_TAG:
+            order = range(0 if cur is None else cur + 1, len(recs))
+        else:  # PREVIOUS_BY_TAG
+            order = range((len(recs) if cur is None else cur) - 1, -1, -1)
+        return next((i for i in order if match(i)), None)
+
+    def _read_records(self, ef: RecordEF, p1: int, mode: int, ne: int | None) -> bytes:
+        """Modes 5/6: whole records from P1 to the last (or back), as many as Ne holds.
+
+        Le 00 (Ne 256) gets everything up to 256 bytes at once; an Ne smaller than the whole
+        answer gets ``6Cxx`` (the right Le); an answer longer than 256 bytes gets the complete
+        records that fit and ``6310`` (more data available) [choice].
+        """
+        recs = ef.records
+        start = self._cur_rec if p1 == 0 else p1 - 1
+        if start is None or start >= len(recs):
+            return SW_RECORD_NOT_FOUND
+        indexes = list(range(start, len(recs)))
+        if mode == ALL_TO:
+            indexes.reverse()
+        total = sum(len(recs[i]) for i in indexes)
+        limit = 256 if ne is None else ne
+        if total <= 256 and (ne is None or ne < total):
+            return _wrong_le(total)
+        out = bytearray()
+        for i in indexes:
+            if len(out) + len(recs[i]) > limit:
+                self._cur_rec = i - 1 if mode == ALL_FROM else i + 1
+                return bytes(out) + SW_MORE_DATA if out else _wrong_le(len(recs[i]))
+            out += recs[i]
+        self._cur_rec = indexes[-1]
+        return bytes(out) + OK
 
     def _read_binary(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if data:
@@ -812,6 +893,24 @@ class UserCard:
         self._power_reset()  # SSSE is no longer selectable: back to the MF, state forgotten
         return OK
 
+    def _get_processing_options(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
+        """GET PROCESSING OPTIONS (§9, EMV): the AIP and the AFL pointing at the PAN record.
+
+        Only in the bank ADF (else ``6985``), once per selection (a second one: ``6985``, as EMV
+        cards do); the data must be one ``83`` object (the PDOL data; the ADF asks for none, and
+        any values are accepted).  Format 1 (``80``) by default, format 2 (``77``) as a card
+        option (issue 9: real cards answer both).
+        """
+        if p1 or p2:
+            return SW_WRONG_P1P2
+        df = self._cur_df
+        if df.kind is not DFKind.ADF or df.domain != "BANK" or self._gpo_done:
+            return SW_CONDITIONS
+        if len(data) < 2 or data[0] != 0x83 or data[1] != len(data) - 2:
+            return SW_WRONG_DATA
+        self._gpo_done = True
+        return gpo_answer(self._options.gpo_format) + OK
+
     def _card_block(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2:
             return SW_WRONG_P1P2
@@ -844,6 +943,7 @@ COMMANDS: dict[tuple[int, int], Handler] = {
     (0x84, INS_PIN_UNBLOCK_RESET): UserCard._pin_unblock_reset,
     (0x84, INS_APPLICATION_BLOCK): UserCard._application_block,
     (0x84, INS_CARD_BLOCK): UserCard._card_block,
+    (0x80, INS_GET_PROCESSING_OPTIONS): UserCard._get_processing_options,
 }
 _KNOWN_INS = frozenset(ins for _, ins in COMMANDS)
 _KNOWN_CLA = frozenset(cla for cla, _ in COMMANDS)

@@ -12,6 +12,13 @@ After either, the SSSE is no longer selected, and the external authentication it
 The bank record is BER-TLV (template ``70`` with ``5A`` PAN, ``5F20`` name, ``5F24`` expiry
 YYMMDD, ``5F34`` PAN sequence number).  Every length in it comes from the card and is checked by
 :mod:`apdu.tlv`.  The PAN is shown masked (:func:`mask_pan`) everywhere outside this module.
+
+Where the PAN is (issue 9, real kiosks): deployed kiosk software reads it from record 1 of
+**SFI 2** (``00 B2 01 14 00``), so :func:`read_bank_record` tries SFI 2 first, then 1 and 3.
+Others run the EMV way: GET PROCESSING OPTIONS (``80 A8 00 00 02 83 00 00``), answered in
+format 1 (``80``: AIP ‖ AFL) or format 2 (``77`` with ``82`` AIP and ``94`` AFL), then every
+record the AFL lists, until one holds tag ``5A`` (:func:`read_bank_record_via_gpo`; real cards
+list SFI 1-4, and the PAN may be in any of them).
 """
 
 from __future__ import annotations
@@ -21,14 +28,21 @@ from dataclasses import dataclass
 
 from apdu import status
 from apdu.codec import an_decode, cn_decode
-from apdu.commands import INS_READ_RECORD, read_record, select_by_name
+from apdu.commands import INS_READ_RECORD, get_processing_options, read_record, select_by_name
 from apdu.errors import DataFormatError, TlvError
 from apdu.names import PSE_NAME, UNIONPAY_DEBIT_AID
 from apdu.tlv import Tlv, ber_decode, iter_tree
 from drivers.channel import CardChannel
 
-#: §9: the SFIs whose record 1 may hold the PAN, in the order they are tried.
-BANK_SFIS = (1, 2, 3)
+#: §9: the SFIs whose record 1 may hold the PAN, in the order they are tried (SFI 2 first: where
+#: deployed kiosk software reads it, issue 9).
+BANK_SFIS = (2, 1, 3)
+
+#: GET PROCESSING OPTIONS answer templates (EMV): format 1 and format 2.
+TAG_GPO_FORMAT1 = 0x80
+TAG_GPO_FORMAT2 = 0x77
+TAG_AIP = 0x82
+TAG_AFL = 0x94
 
 #: status words that mean "no such application" when selecting it (not an error of the card).
 ABSENT_SW = frozenset({status.FILE_NOT_FOUND, status.FUNCTION_NOT_SUPPORTED})
@@ -168,19 +182,91 @@ def parse_bank_record(record: bytes) -> BankRecord | None:
     )
 
 
+def _pan_record(channel: CardChannel, sfi: int, number: int) -> BankRecord | None:
+    """READ RECORD ``number`` of ``sfi`` (Le 00): the bank record when it holds a PAN; None for
+    a record without one, or none at all (``6A83``, ``6A82``, ``6A86``)."""
+    resp = channel.transmit(read_record(number, by_tag=False, sfi=sfi))
+    if resp.sw in NO_RECORD_SW:
+        return None
+    status.check(resp.sw, INS_READ_RECORD)
+    return parse_bank_record(resp.data)
+
+
 def read_bank_record(channel: CardChannel) -> BankRecord:
     """Read record 1 of SFI 1, 2, 3 in turn until one holds a PAN (1 to 3 APDUs).
 
     The bank ADF must be selected.  Raises :class:`apdu.status.RecordNotFound` when none does.
     """
     for sfi in BANK_SFIS:
-        resp = channel.transmit(read_record(1, by_tag=False, sfi=sfi))
-        if resp.sw in NO_RECORD_SW:
-            continue
-        status.check(resp.sw, INS_READ_RECORD)
-        record = parse_bank_record(resp.data)
+        record = _pan_record(channel, sfi, 1)
         if record is not None:
             return record
     raise status.RecordNotFound(
         status.RECORD_NOT_FOUND, INS_READ_RECORD, "no bank record with a PAN in SFI 1-3"
+    )
+
+
+# --- the EMV route: GET PROCESSING OPTIONS and the AFL --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingOptions:
+    """What GPO answered: the AIP and the AFL as (SFI, first record, last record) entries."""
+
+    aip: bytes
+    afl: tuple[tuple[int, int, int], ...]
+
+
+def _afl(raw: bytes) -> tuple[tuple[int, int, int], ...]:
+    if len(raw) % 4:
+        raise DataFormatError(f"AFL of {len(raw)} bytes is not a list of 4-byte entries")
+    entries = []
+    for i in range(0, len(raw), 4):
+        sfi, first, last = raw[i] >> 3, raw[i + 1], raw[i + 2]
+        if not 1 <= sfi <= 30 or first == 0 or last < first:
+            raise DataFormatError(f"AFL entry {raw[i:i + 4].hex().upper()} is malformed")
+        entries.append((sfi, first, last))
+    return tuple(entries)
+
+
+def parse_gpo(answer: bytes) -> ProcessingOptions:
+    """A GPO answer in format 1 (``80`` AIP ‖ AFL) or format 2 (``77 { 82 AIP, 94 AFL }``).
+
+    Raises :class:`DataFormatError` for anything else (every length is the card's).
+    """
+    try:
+        objs = ber_decode(answer)
+    except TlvError as exc:
+        raise DataFormatError(f"GPO answer is not BER-TLV: {exc}") from None
+    if len(objs) != 1:
+        raise DataFormatError("GPO answer must be one template (80 or 77)")
+    top = objs[0]
+    if top.tag == TAG_GPO_FORMAT1:
+        if len(top.value) < 2:
+            raise DataFormatError("GPO format 1 answer shorter than its AIP")
+        return ProcessingOptions(top.value[:2], _afl(top.value[2:]))
+    if top.tag == TAG_GPO_FORMAT2:
+        aip = _find(top.children(), TAG_AIP)
+        afl = _find(top.children(), TAG_AFL)
+        if aip is None or afl is None or len(aip) != 2:
+            raise DataFormatError("GPO format 2 answer lacks its AIP (82) or AFL (94)")
+        return ProcessingOptions(aip, _afl(afl))
+    raise DataFormatError(f"GPO answer template {top.tag:02X} is neither 80 nor 77")
+
+
+def read_bank_record_via_gpo(channel: CardChannel) -> BankRecord:
+    """GET PROCESSING OPTIONS, then the AFL's records in order until one holds a PAN.
+
+    The bank ADF must be selected.  1 APDU + one per record read (the simulated card: 2).
+    Raises :class:`apdu.status.RecordNotFound` when no listed record holds a PAN.
+    """
+    answer = channel.send(get_processing_options())
+    options = parse_gpo(answer)
+    for sfi, first, last in options.afl:
+        for number in range(first, last + 1):
+            record = _pan_record(channel, sfi, number)
+            if record is not None:
+                return record
+    raise status.RecordNotFound(
+        status.RECORD_NOT_FOUND, INS_READ_RECORD, "no record the AFL lists holds a PAN"
     )

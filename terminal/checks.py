@@ -1,4 +1,4 @@
-"""The checks of a read card: is it consistent, current, genuine and usable (issue 3 §4)?
+"""The checks of a read card: is it genuine, usable and consistent, and what was not proved?
 
 Sources: card-profile §8.1 (SSN = GB 11643 citizen ID: area, birth date, sequence parity, ISO 7064
 check character), §8.2 (card number check character), §8.3 (card identification code structure
@@ -6,24 +6,42 @@ and city code), §4 (initialising institution prefix ``9156000002``, card types,
 dates), §7.5 (internal authentication proves the card genuine), §5 (``9303`` application
 blocked), §6 (the PIN state from the empty VERIFY, no try used).
 
+Severity (issue 9: real cards pass, fake cards fail).  A check **fails** only when the card is
+fake, blocked, unusable or provably inconsistent: a wrong SSN check character, an SSN birth date
+or sex that contradicts EF06, an internal authentication that went wrong or could not be done
+although a security module is present, a blocked card, application or PIN, a card identification
+code from which no key can be derived, a card with no SSN (not personalised).  Every rule that
+real cards break is a **warning** with its reason (the README's check table lists each one with
+the real card that breaks it): historical or locally assigned area codes, card numbers outside
+V2 appendix A, 规范版本 forms such as "2.0" or "1.01", non-BCD sequence bytes in 初始化机构编号,
+unpersonalised (FF-filled) items, an expired card (a sale policy may refuse it:
+:mod:`terminal.policy`).  A **skip** means "not checked", never "good".
+
+The report's verdict (:attr:`CheckReport.verdict`) is three-valued: ``failed`` when a check
+failed; ``unverified`` when nothing failed but something that decides trust was not proved (the
+card's genuineness: no security module; the holder's data: EF06 not read); ``ok`` otherwise.
+
 Design: :data:`CHECKS` is a table ``name -> function``; each function sees one :class:`Facts`
 and returns ``(status, detail)``.  Each defect is meant to be caught by exactly one check, so a
 check whose input is missing or broken in a way another check already reports *skips* rather than
 failing twice (e.g. ``ssn_birth_date`` skips when the SSN is not 18 characters: that is
-``ssn_check_char``'s failure).  A field that did not decode (``CardRead.decode_errors``) fails
-the check that owns the field (:data:`FIELD_CHECK`); fields no check owns fail ``data_decodes``.
+``ssn_check_char``'s business).  A field that did not decode (``CardRead.decode_errors``) is
+reported by the check that owns it (:data:`FIELD_CHECK`): a failure for the fields a holder or a
+key derivation cannot do without (:data:`DECODE_FAILS`), a warning for the others; fields no
+check owns go to ``data_decodes``.
 
-Area codes (GB/T 2260) come from python-stdnum's ``cn.ric`` data (``stdnum.numdb`` database
-``cn/loc``, the table behind ``stdnum.cn.ric.get_birth_place``), not from a hand-written table.
-For the SSN the lookup goes through ``get_birth_place`` itself, so a county code is only valid
-for people born while it existed.
+Area codes (GB/T 2260) are judged by :mod:`apdu.areas` (python-stdnum's dated table, shared with
+the simulator's personalisation): current -> pass, historical -> warn "historical code (valid
+YYYY–YYYY)", never in GB/T 2260 -> warn.  Province-level issuer codes (xx0000, xx9900) pass.
 
 Choices where the spec is silent (documented, tested):
 - ``pin_state``: blocked -> fail; enabled with 1 or 2 tries left -> warn (one more wrong entry
   may block it); not enabled -> warn "no PIN enabled (initial state, not activated)": the card is
   usable for free reads but PIN-protected data and the activation flow need the PIN set up first.
-- ``ssn_sex``: sex ``9`` (unspecified) -> warn, not fail.
-- ``dates``: issue date in the future, expiry in the past, or issue after expiry -> fail.
+- ``ssn_sex``: sex ``9`` (unspecified) or ``0`` (unknown, GB/T 2261.1) -> warn, not fail.
+- ``dates``: issue after expiry -> fail; an issue date in the future -> warn (the terminal's
+  clock may be wrong); ``not_expired``: expired -> warn (real holders keep using expired cards in
+  many regions; ``SalePolicy`` can make it a refusal).
 """
 
 from __future__ import annotations
@@ -33,11 +51,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from apdu.elements import CARD_TYPES, INSTITUTION_PREFIX, SPEC_VERSIONS
+from apdu import areas
+from apdu.elements import CARD_TYPES, INSTITUTION_PREFIX, SPEC_VERSIONS, generation_of
 from apdu.identifiers import (
     card_id_problems,
     card_number_check_char,
@@ -50,9 +68,13 @@ from terminal.session import CardSession
 
 Status = Literal["pass", "fail", "warn", "skip"]
 Outcome = tuple[Status, str]
+Verdict = Literal["ok", "failed", "unverified"]
 
 #: the PIN counts at or below which ``pin_state`` warns (one or two more wrong entries block it).
 LOW_TRIES = 2
+
+#: the checks whose skip means "the holder's data was not proved" (EF06 not read).
+HOLDER_CHECKS = ("ssn_check_char", "ssn_birth_date", "ssn_sex", "ssn_area", "birthplace_area")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +89,23 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class CheckReport:
+    """Every check's result, and what decides trust but was not proved (``unproved``)."""
+
     checks: list[CheckResult]
+    unproved: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``failed`` (a check failed), ``unverified`` (nothing failed, something not proved) or
+        ``ok``.  Fail closed: a skip is never a pass."""
+        if any(c.status == "fail" for c in self.checks):
+            return "failed"
+        return "unverified" if self.unproved else "ok"
 
     @property
     def ok(self) -> bool:
-        """True when no check failed (warnings and skips do not make a card bad)."""
-        return all(c.status != "fail" for c in self.checks)
+        """True only for the verdict ``ok``: nothing failed and genuineness and holder proved."""
+        return self.verdict == "ok"
 
     def by_name(self, name: str) -> CheckResult:
         return next(c for c in self.checks if c.name == name)
@@ -81,9 +114,18 @@ class CheckReport:
     def failed(self) -> list[str]:
         return [c.name for c in self.checks if c.status == "fail"]
 
+    @property
+    def warnings(self) -> list[str]:
+        return [c.name for c in self.checks if c.status == "warn"]
+
     def to_json(self) -> dict[str, object]:
-        """The stable ``check --json`` schema: ``{"ok", "checks": [{name, status, detail}]}``."""
-        return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+        """The stable ``check --json`` schema: ``{"ok", "verdict", "unproved", "checks"}``."""
+        return {
+            "ok": self.ok,
+            "verdict": self.verdict,
+            "unproved": list(self.unproved),
+            "checks": [c.to_json() for c in self.checks],
+        }
 
 
 @dataclass(frozen=True)
@@ -98,6 +140,8 @@ class Facts:
     sam_present: bool
     card_blocked: bool = False
     errors: dict[str, str] = field(default_factory=dict)
+    #: why internal authentication failed or could not be performed (with a security module).
+    genuine_detail: str | None = None
 
     @property
     def issuer(self) -> IssuerData | None:
@@ -107,37 +151,30 @@ class Facts:
     def holder(self) -> HolderData | None:
         return self.card.holder if self.card is not None else None
 
+    @property
+    def blocked(self) -> bool:
+        return self.card_blocked or self.application_blocked
+
     def missing_holder(self) -> Outcome:
+        """EF06 was not read: a skip without a security module, a failure when one could not
+        open it (a 3.00 card whose EF06 stays closed is not proved to be anyone's card)."""
         if self.card is None:
             return "skip", "card data not read"
         access = self.card.ef06_access
         if access == "no_sam":
             return "skip", "EF06 not read: this card needs a security module (SAM) for it"
-        return "skip", f"EF06 not read ({access.replace('_', ' ')})"
+        why = "; ".join(n for n in self.card.notes if "EF06" in n) or access.replace("_", " ")
+        return "fail", f"EF06 could not be opened, the holder's data is not proved ({why})"
 
 
-# --- area codes (python-stdnum's GB/T 2260 data) ------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
 
 def area_name(code: str, year: int | None = None) -> str | None:
-    """The place a 6-digit GB/T 2260 code names, or None when stdnum's table has no such code.
-
-    With ``year``, a county code that was only assigned in other years does not count.
-    """
-    if len(code) != 6 or not (code.isascii() and code.isdigit()):
-        return None
-    info = {k: v for _, props in numdb.get("cn/loc").info(code) for k, v in props.items()}
-    if "county" not in info:
-        return None
-    for county in info["county"].split(","):
-        if not county.startswith("["):
-            return f"{info.get('province', '')}{'' if county == info.get('province') else county}"
-        span, name = county[1:].split("]", 1)
-        start, end = span.split("-")
-        if year is not None and ((start and year < int(start)) or (end and year > int(end))):
-            continue
-        return f"{info.get('province', '')}{name}"
-    return None
+    """The place a 6-digit GB/T 2260 code names (in ``year`` when given), or None when GB/T 2260
+    never had the code (python-stdnum's dated table, :mod:`apdu.areas`)."""
+    area = areas.lookup(code)
+    return area.name(year) if area is not None else None
 
 
 def _ssn(f: Facts) -> str | None:
@@ -155,6 +192,14 @@ def _ssn_date(ssn: str) -> dt.date | None:
         return None
 
 
+def _judged(judgement: areas.Judgement, unknown_why: str) -> Outcome:
+    if judgement.standing == "current":
+        return "pass", judgement.detail
+    if judgement.standing == "historical":
+        return "warn", judgement.detail
+    return "warn", f"{judgement.detail} ({unknown_why})"
+
+
 # --- the checks -----------------------------------------------------------------------------------
 
 
@@ -163,10 +208,13 @@ def check_ssn_check_char(f: Facts) -> Outcome:
         return f.missing_holder()
     ssn = f.holder.ssn
     if not ssn:
-        return "fail", "no social security number on the card"
+        return "fail", "no social security number (EF06 tag 08): the card is not personalised"
     shaped = _ssn(f)
     if shaped is None:
-        return "fail", f"{ssn!r} is not 17 digits and a check character (§8.1)"
+        return "warn", (
+            f"{ssn!r} is not an 18-character citizen ID (GB 11643, §8.1): its check character "
+            "cannot be verified"
+        )
     expected = ssn_check_char(shaped[:17])
     # python-stdnum computes the same ISO 7064 MOD 11-2 character: two sources must agree.
     if expected != ric.calc_check_digit(shaped):
@@ -182,12 +230,12 @@ def check_ssn_birth_date(f: Facts) -> Outcome:
     ssn = _ssn(f)
     if ssn is None:
         return "skip", "no well-formed SSN (see ssn_check_char)"
-    born = f.holder.birth_date
-    if born is None:
-        return "fail", "EF06 birth date (tag 0D) is missing"
     in_ssn = _ssn_date(ssn)
     if in_ssn is None:
         return "fail", f"SSN birth date {ssn[6:14]} is not a calendar date"
+    born = f.holder.birth_date
+    if born is None:
+        return "warn", "EF06 birth date (tag 0D) not personalised: nothing to compare the SSN with"
     if in_ssn != born:
         return "fail", f"SSN says {in_ssn.isoformat()}, EF06 tag 0D says {born.isoformat()}"
     return "pass", f"SSN and EF06 agree: {born.isoformat()}"
@@ -196,6 +244,8 @@ def check_ssn_birth_date(f: Facts) -> Outcome:
 #: §4 sex codes against the parity of the SSN's sequence number (§8.1).
 SEX_BY_PARITY = {1: "1", 0: "2"}
 SEX_TEXT = {"1": "male", "2": "female"}
+#: GB/T 2261.1 codes that say nothing to compare: 0 unknown, 9 unspecified.
+SEX_UNSAID = {"0": "unknown", "9": "unspecified"}
 
 
 def check_ssn_sex(f: Facts) -> Outcome:
@@ -205,11 +255,13 @@ def check_ssn_sex(f: Facts) -> Outcome:
     if ssn is None:
         return "skip", "no well-formed SSN (see ssn_check_char)"
     sex = f.holder.sex
-    if sex == "9":
-        return "warn", "sex is 9 (unspecified); the SSN cannot be compared"
-    expected = SEX_BY_PARITY[int(ssn[16]) % 2]
+    if sex is None:
+        return "warn", "EF06 sex (tag 0A) is not personalised: nothing to compare the SSN with"
+    if sex in SEX_UNSAID:
+        return "warn", f"sex is {sex} ({SEX_UNSAID[sex]}); the SSN cannot be compared"
     if sex not in SEX_TEXT:
-        return "fail", f"EF06 sex (tag 0A) is {sex!r}, not 1, 2 or 9"
+        return "fail", f"EF06 sex (tag 0A) is {sex!r}, not a GB/T 2261.1 code (1, 2, 0 or 9)"
+    expected = SEX_BY_PARITY[int(ssn[16]) % 2]
     if sex != expected:
         seq = ssn[14:17]
         return "fail", f"SSN sequence {seq} is {SEX_TEXT[expected]}, EF06 says {SEX_TEXT[sex]}"
@@ -222,16 +274,9 @@ def check_ssn_area(f: Facts) -> Outcome:
     ssn = _ssn(f)
     if ssn is None:
         return "skip", "no well-formed SSN (see ssn_check_char)"
-    if _ssn_date(ssn) is not None:
-        try:
-            info = ric.get_birth_place(ssn)
-        except ValidationError:
-            return "fail", f"area code {ssn[:6]} is not a GB/T 2260 area for that birth year"
-        return "pass", f"{ssn[:6]} {info.get('province', '')}{info.get('county', '')}"
-    name = area_name(ssn[:6])
-    if name is None:
-        return "fail", f"area code {ssn[:6]} is not a GB/T 2260 area"
-    return "pass", f"{ssn[:6]} {name}"
+    born = _ssn_date(ssn)
+    judgement = areas.judge(ssn[:6], born.year if born else None)
+    return _judged(judgement, "e.g. a code assigned locally, or a foreigner's number")
 
 
 def check_birthplace_area(f: Facts) -> Outcome:
@@ -239,12 +284,9 @@ def check_birthplace_area(f: Facts) -> Outcome:
         return f.missing_holder()
     code = f.holder.birthplace
     if not code:
-        return "fail", "EF06 birthplace (tag 0C) is missing"
+        return "warn", "EF06 birthplace (tag 0C) is not personalised"
     year = f.holder.birth_date.year if f.holder.birth_date else None
-    name = area_name(code, year) or area_name(code)
-    if name is None:
-        return "fail", f"birthplace {code} is not a GB/T 2260 area"
-    return "pass", f"{code} {name}"
+    return _judged(areas.judge(code, year), "not an area GB/T 2260 has had")
 
 
 def check_card_number(f: Facts) -> Outcome:
@@ -252,16 +294,22 @@ def check_card_number(f: Facts) -> Outcome:
         return "skip", "card data not read"
     number = f.issuer.card_number
     if not number:
-        return "fail", "no card number (EF05 tag 07)"
+        return "warn", "no card number (EF05 tag 07): not personalised"
     if card_number_check_ok(number):
         return "pass", f"{number}: check character right"
     if len(number) == 9 and number[0].isascii() and number[0].isupper():
         try:
             right = card_number_check_char(number[:8])
-            return "fail", f"{number}: check character should be {right}"
+            return "warn", (
+                f"{number}: the V2 appendix A check character would be {right} "
+                "(many regions' card numbers do not follow it)"
+            )
         except ValueError:
             pass
-    return "fail", f"{number!r} is not a letter, 7 characters and a check character (§8.2)"
+    return "warn", (
+        f"{number!r} is not a letter, 7 characters and a check character (V2 appendix A, §8.2); "
+        "many regions number their cards otherwise"
+    )
 
 
 def check_card_id_structure(f: Facts) -> Outcome:
@@ -269,16 +317,13 @@ def check_card_id_structure(f: Facts) -> Outcome:
         return "skip", "card data not read"
     cid = f.issuer.card_id
     if not cid:
-        return "fail", "no card identification code (EF05 tag 01)"
+        return "warn", "no card identification code (EF05 tag 01): no key can be derived for it"
     problems = card_id_problems(cid)
-    if not problems:
-        city = cid[:3].hex()
-        name = area_name(city)
-        if name is None:
-            problems.append(f"city code {city} is not a GB/T 2260 area")
-        else:
-            return "pass", f"city {city} {name}, D156000005, serial {cid[8:12].hex().upper()}"
-    return "fail", "; ".join(problems)
+    if problems:
+        return "fail", "; ".join(problems)
+    serial = cid[8:12].hex().upper()
+    outcome, detail = _judged(areas.judge(cid[:3].hex()), "not an area GB/T 2260 has had")
+    return outcome, f"city {detail}, D156000005, serial {serial}"
 
 
 def check_init_institution(f: Facts) -> Outcome:
@@ -286,9 +331,11 @@ def check_init_institution(f: Facts) -> Outcome:
         return "skip", "card data not read"
     inst = f.issuer.init_institution
     if not inst:
-        return "fail", "no initialising institution (EF05 tag 04)"
+        return "warn", "no initialising institution (EF05 tag 04): not personalised"
     if not inst.startswith(INSTITUTION_PREFIX):
-        return "fail", f"{inst} does not start with {INSTITUTION_PREFIX} (§4)"
+        return "warn", f"{inst} does not start with {INSTITUTION_PREFIX} (§4)"
+    if not inst.isdigit():
+        return "warn", f"{inst}: sequence bytes are not BCD (§4 says cn; real cards differ)"
     return "pass", inst
 
 
@@ -296,24 +343,48 @@ def check_dates(f: Facts) -> Outcome:
     if f.issuer is None:
         return "skip", "card data not read"
     issued, expires = f.issuer.issue_date, f.issuer.expiry_date
-    if issued is None or expires is None:
-        return "fail", "issue or expiry date missing (EF05 tags 05, 06)"
-    if issued > expires:
+    if issued is not None and expires is not None and issued > expires:
         return "fail", f"issued {issued} after its expiry {expires}"
-    if issued > f.today:
-        return "fail", f"issue date {issued} is in the future (today {f.today})"
-    if expires < f.today:
-        return "fail", f"expired on {expires}"
+    if issued is not None and issued > f.today:
+        return "warn", (
+            f"issue date {issued} is in the future (today {f.today}): the terminal's clock or "
+            "the card's data is wrong"
+        )
+    missing = [name for name, d in (("issue", issued), ("expiry", expires)) if d is None]
+    if missing:
+        return "warn", f"{' and '.join(missing)} date not personalised (EF05 tags 05, 06)"
     return "pass", f"issued {issued}, valid until {expires}"
+
+
+def check_not_expired(f: Facts) -> Outcome:
+    if f.issuer is None:
+        return "skip", "card data not read"
+    expires = f.issuer.expiry_date
+    if expires is None:
+        return "skip", "no expiry date on the card (see dates)"
+    if expires < f.today:
+        return "warn", (
+            f"expired on {expires} (cards stay in use after it in many regions; a sale policy "
+            "can refuse them)"
+        )
+    return "pass", f"valid until {expires}"
 
 
 def check_spec_version(f: Facts) -> Outcome:
     if f.issuer is None:
         return "skip", "card data not read"
     version = f.issuer.spec_version
+    if not version:
+        return "warn", "no specification version (EF05 tag 03): read as a 1.00 card (§1)"
     if version in SPEC_VERSIONS:
         return "pass", f"{version} (generation {SPEC_VERSIONS[version]})"
-    return "fail", f"specification version {version!r} is not one of {', '.join(SPEC_VERSIONS)}"
+    generation = generation_of(version)
+    if generation is not None:
+        return "pass", f"{version!r}: generation {generation} by its first three characters (§1)"
+    return "warn", (
+        f"specification version {version!r} is not one of {', '.join(SPEC_VERSIONS)}: "
+        "generation unknown"
+    )
 
 
 def check_card_type(f: Facts) -> Outcome:
@@ -322,19 +393,26 @@ def check_card_type(f: Facts) -> Outcome:
     kind = f.issuer.card_type
     if kind in CARD_TYPES:
         return "pass", f"{kind} ({CARD_TYPES[kind]})"
-    return "fail", f"card type {kind!r} is not one of {', '.join(CARD_TYPES)}"
+    if not kind:
+        return "warn", "no card type (EF05 tag 02): not personalised"
+    return "warn", f"card type {kind!r} is not one of {', '.join(CARD_TYPES)}"
 
 
 def check_genuine(f: Facts) -> Outcome:
     if f.genuine is None:
-        if f.application_blocked or f.card_blocked:
+        if f.blocked:
             return "skip", "blocked: internal authentication not attempted"
         if not f.sam_present:
-            return "skip", "no security module (SAM): genuineness cannot be proved"
-        return "skip", "internal authentication not performed"
+            return "skip", "no security module (SAM): the card's genuineness is unverified"
+        if f.card is None:
+            return "skip", "card data not read"
+        # fail closed: a security module was there and genuineness was still not proved
+        return "fail", f.genuine_detail or "internal authentication was not performed"
     if f.genuine:
         return "pass", "internal authentication proved the card's keys (§7.5)"
-    return "fail", "internal authentication failed: the card does not hold the issuer's keys"
+    return "fail", f.genuine_detail or (
+        "internal authentication failed: the card does not hold the issuer's keys"
+    )
 
 
 def check_card_not_blocked(f: Facts) -> Outcome:
@@ -365,7 +443,7 @@ def check_pin_state(f: Facts) -> Outcome:
     return "pass", f"PIN enabled, {tries} tries left"
 
 
-#: decoded field -> the check that owns it (a decode error fails that check).
+#: decoded field -> the check that owns it (a decode error is reported by that check).
 FIELD_CHECK: dict[str, str] = {
     "ssn": "ssn_check_char",
     "birth_date": "ssn_birth_date",
@@ -380,13 +458,18 @@ FIELD_CHECK: dict[str, str] = {
     "card_type": "card_type_known",
 }
 
+#: fields whose decode error fails (the holder cannot be identified, or no key can be derived);
+#: any other field that does not decode is a warning.
+DECODE_FAILS = frozenset({"ssn", "name", "card_id"})
+
 
 def check_data_decodes(f: Facts) -> Outcome:
     others = {k: v for k, v in f.errors.items() if k not in FIELD_CHECK}
     if f.card is None:
         return "skip", "card data not read"
     if others:
-        return "fail", "; ".join(f"{k}: {v}" for k, v in sorted(others.items()))
+        text = "; ".join(f"{k}: {v}" for k, v in sorted(others.items()))
+        return ("fail" if DECODE_FAILS & set(others) else "warn"), text
     return "pass", "every other data element decodes"
 
 
@@ -401,6 +484,7 @@ CHECKS: dict[str, Callable[[Facts], Outcome]] = {
     "card_id_structure": check_card_id_structure,
     "init_institution": check_init_institution,
     "dates": check_dates,
+    "not_expired": check_not_expired,
     "spec_version_known": check_spec_version,
     "card_type_known": check_card_type,
     "data_decodes": check_data_decodes,
@@ -412,11 +496,25 @@ CHECKS: dict[str, Callable[[Facts], Outcome]] = {
 
 
 def _run_one(name: str, func: Callable[[Facts], Outcome], facts: Facts) -> CheckResult:
-    owned = [f"{k}: {v}" for k, v in sorted(facts.errors.items()) if FIELD_CHECK.get(k) == name]
+    owned = {k: v for k, v in sorted(facts.errors.items()) if FIELD_CHECK.get(k) == name}
     if owned:
-        return CheckResult(name, "fail", "does not decode: " + "; ".join(owned))
+        status: Status = "fail" if DECODE_FAILS & set(owned) else "warn"
+        text = "; ".join(f"{k}: {v}" for k, v in owned.items())
+        return CheckResult(name, status, "does not decode: " + text)
     status, detail = func(facts)
     return CheckResult(name, status, detail)
+
+
+def _unproved(facts: Facts, results: list[CheckResult]) -> list[str]:
+    """What decides trust but was not proved: genuineness, and the holder's data (EF06)."""
+    out: list[str] = []
+    by_name = {r.name: r for r in results}
+    genuine = by_name["genuine"]
+    if genuine.status == "skip" and not facts.blocked:
+        out.append(f"the card's genuineness ({genuine.detail})")
+    if facts.card is not None and facts.holder is None and not facts.blocked:
+        out.append(f"the holder's data ({by_name['ssn_check_char'].detail})")
+    return out
 
 
 def evaluate(
@@ -428,6 +526,7 @@ def evaluate(
     application_blocked: bool = False,
     card_blocked: bool = False,
     sam_present: bool = False,
+    genuine_detail: str | None = None,
 ) -> CheckReport:
     """Run every check of :data:`CHECKS` on facts already gathered (no card I/O)."""
     facts = Facts(
@@ -439,8 +538,10 @@ def evaluate(
         sam_present=sam_present,
         card_blocked=card_blocked,
         errors=dict(card.decode_errors) if card is not None else {},
+        genuine_detail=genuine_detail,
     )
-    return CheckReport([_run_one(name, func, facts) for name, func in CHECKS.items()])
+    results = [_run_one(name, func, facts) for name, func in CHECKS.items()]
+    return CheckReport(results, _unproved(facts, results))
 
 
 def run_checks(
@@ -452,12 +553,14 @@ def run_checks(
     pin: PinStatus | None = None,
     application_blocked: bool = False,
     card_blocked: bool = False,
+    genuine_detail: str | None = None,
 ) -> CheckReport:
     """The check report of ``card`` as read through ``session``.
 
     ``genuine`` and ``pin`` are the results the caller already has (see
     :func:`terminal.inspect.inspect_card`, which gathers them in the fewest APDUs); this function
-    sends nothing, so running the checks never costs a PIN try or a key try.
+    sends nothing, so running the checks never costs a PIN try or a key try.  With a security
+    module in ``session`` and ``genuine`` None, ``genuine`` fails (fail closed).
     """
     return evaluate(
         card,
@@ -467,4 +570,5 @@ def run_checks(
         application_blocked=application_blocked,
         card_blocked=card_blocked,
         sam_present=session.sam is not None,
+        genuine_detail=genuine_detail,
     )

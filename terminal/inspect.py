@@ -7,9 +7,10 @@ and with these costs (command APDUs, counted by the channel):
 ==========================  ======  ==================================================
 step                        APDUs   why
 ==========================  ======  ==================================================
-read (§12)                  15/17   SELECT SSSE + 14 READ RECORD (+2 external auth on 3.00)
+read (§12)                  3/5     SELECT SSSE + EF05 + EF06 in one READ RECORD each
+                                    (+2 external auth on 3.00); 15/17 by tag (reading.py)
 PIN state (§6)              1       the empty VERIFY: no try is used
-genuine (§7.5)              1       INTERNAL AUTHENTICATE, only with a SAM
+genuine (§7.5)              1       INTERNAL AUTHENTICATE, only with a SAM (+1 on T=0)
 bank application (§9)       1       SELECT the bank ADF, only for the status
 ==========================  ======  ==================================================
 
@@ -30,12 +31,13 @@ from dataclasses import dataclass, field
 
 from apdu import commands
 from apdu import status as sw
-from apdu.errors import CardNotSupportedError, CryptoError, UsageError
+from apdu.errors import CardNotSupportedError
 from apdu.names import MF_FID
 from apdu.status import ApplicationBlocked, StatusError
 from terminal.activation import ActivationStatus, decide
 from terminal.bank import select_bank
 from terminal.checks import CheckReport, evaluate
+from terminal.genuine import prove_genuine
 from terminal.models import CardRead
 from terminal.pinstatus import PinStatus, pin_status
 from terminal.reading import read_card
@@ -49,6 +51,8 @@ class Inspection:
     card: CardRead | None
     pin: PinStatus | None = None
     genuine: bool | None = None
+    #: why genuineness is what it is (one line; the reason of a failure or of "unverified").
+    genuine_detail: str = ""
     bank_application: bool | None = None
     application_blocked: bool = False
     card_blocked: bool = False
@@ -103,16 +107,10 @@ def inspect_card(
             result.pin = pin_status(channel)
         except StatusError as exc:
             result.notes.append(f"PIN state not available: {exc}")
-        if session.sam is not None and session.card_id:
-            try:
-                result.genuine = session.internal_auth()
-                if not result.genuine:
-                    result.notes.append("internal authentication: wrong answer (not genuine)")
-            except StatusError as exc:
-                result.genuine = False
-                result.notes.append(f"the card refused internal authentication: {exc}")
-            except (CryptoError, UsageError) as exc:
-                result.notes.append(f"internal authentication not possible: {exc}")
+        judged = prove_genuine(session)
+        result.genuine, result.genuine_detail = judged.proved, judged.detail
+        if judged.proved is not True and judged.detail not in result.notes:
+            result.notes.append(judged.detail)
 
     if want_bank and not result.card_blocked:
         try:
@@ -129,6 +127,7 @@ def inspect_card(
             application_blocked=result.application_blocked,
             card_blocked=result.card_blocked,
             sam_present=session.sam is not None,
+            genuine_detail=result.genuine_detail or None,
         )
     if status:
         result.status = decide(
@@ -138,6 +137,8 @@ def inspect_card(
             card_blocked=result.card_blocked,
             bank_application=result.bank_application,
             today=today,
+            genuine=result.genuine,
+            genuine_detail=result.genuine_detail,
         )
     result.apdus = channel.apdu_count - start
     return result

@@ -52,18 +52,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from apdu.crypto import Algorithm, city_code_from_card_id
-from apdu.elements import SEXES
+from apdu.elements import GENERATION_BY_PREFIX, SEXES, generation_of
 from apdu.errors import CryptoError
 
-#: §1: generation by the first three characters of 规范版本; "" (or absent) is a 1.00 card.
-GENERATIONS: dict[str, int] = {"": 1, "1.0": 1, "2.0": 2, "3.0": 3}
+#: §1: generation by the first three characters of 规范版本 (the table lives in apdu.elements).
+GENERATIONS = GENERATION_BY_PREFIX
 
 Ef06Access = Literal["free", "authenticated", "no_sam", "auth_failed", "cannot_authenticate"]
 
-
-def generation_of(spec_version: str | None) -> int | None:
-    """§1: 1, 2 or 3 from 规范版本 (None or empty -> 1); None for a version this table lacks."""
-    return GENERATIONS.get((spec_version or "").strip()[:3])
+__all__ = [
+    "GENERATIONS", "generation_of", "CardRead", "HolderData", "IssuerData", "Ef06Access",
+    "national_terminal_number", "NO_PSAM_TERMINAL_NUMBER",
+]
 
 
 class _Model(BaseModel):
@@ -100,6 +100,20 @@ class HolderData(_Model):
     ethnicity: str | None = None
     birthplace: str | None = None
     birth_date: dt.date | None = None
+
+
+#: national-interface §3: 终端机编号 when no PSAM holds a terminal number (the HSM path).
+NO_PSAM_TERMINAL_NUMBER = "000000000000"
+
+
+def national_terminal_number(sam: object | None) -> str:
+    """终端机编号 for the basic-read line: the PSAM's terminal number (EF 0016, 12 digits) when
+    the security module is a PSAM that exposes one, else ``000000000000`` (national-interface
+    §3; real lines on the HSM path carry exactly that)."""
+    number = getattr(sam, "terminal_number", None)
+    if isinstance(number, str) and len(number) == 12 and number.isascii() and number.isdigit():
+        return number
+    return NO_PSAM_TERMINAL_NUMBER
 
 
 def _iso(value: dt.date | None) -> str | None:

@@ -57,7 +57,7 @@ from apdu.errors import PolicyError, ResponseFormatError, SSCardError, TlvError,
 from apdu.keys import key_name_for_kid
 from apdu.names import SFI_EF05, Kid
 from apdu.tlv import simple_record
-from terminal.pinpolicy import PinInput, PinPolicy, card_format_ok, same_pin
+from terminal.pinpolicy import INITIAL_PIN, PinInput, PinPolicy, card_format_ok, same_pin
 from terminal.pinsource import PinSource, wipe
 from terminal.pinstatus import PinStatus, pin_status
 from terminal.session import CardSession
@@ -75,7 +75,7 @@ _HEADER_UNBLOCK = bytes((0x84, commands.INS_PIN_UNBLOCK_RESET, 0x00, commands.P2
 _HEADER_RESET = bytes((0x84, commands.INS_PIN_UNBLOCK_RESET, 0x00, commands.P2_RESET))
 
 
-# --- results -------------------------------------------------------------------------------------
+# --- results --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class PinOpResult:
         return {"result": "ok", "operation": self.operation, "apdus": self.apdus}
 
 
-# --- helpers -------------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
 
 def ensure_ssse(session: CardSession) -> Algorithm:
@@ -155,12 +155,24 @@ def _refuse_blocked(st: PinStatus) -> None:
         raise status.PinBlocked(status.AUTH_METHOD_BLOCKED, commands.INS_VERIFY)
 
 
+def _usable_status(session: CardSession, known: PinStatus | None) -> PinStatus:
+    """The PIN state (the empty VERIFY unless the caller ``known`` it), the SSSE selected; a
+    blocked PIN raises :class:`~apdu.status.PinBlocked` before anything else is sent."""
+    if known is None:
+        st = status_of(session)
+    else:
+        ensure_ssse(session)
+        st = known
+    _refuse_blocked(st)
+    return st
+
+
 def _send(session: CardSession, command: CommandAPDU) -> None:
     resp = session.channel.transmit(command)
     status.check(resp.sw, command.ins)
 
 
-# --- §6 verify and change ------------------------------------------------------------------------
+# --- §6 verify and change -------------------------------------------------------------------------
 
 
 def verify(
@@ -179,12 +191,7 @@ def verify(
     is not 4..16 digits: nothing sent).
     """
     start = session.channel.apdu_count
-    if known_status is None:
-        st = status_of(session)
-    else:
-        ensure_ssse(session)
-        st = known_status
-    _refuse_blocked(st)
+    st = _usable_status(session, known_status)
     if st.state == "not_enabled":
         return VerifyResult("not_enabled", None, session.channel.apdu_count - start)
     entry = _take(pin, PROMPT_PIN)
@@ -225,17 +232,12 @@ def change(
     finally:
         _forget(old_pin, new_pin)
     start = session.channel.apdu_count
-    if known_status is None:
-        st = status_of(session)
-    else:
-        ensure_ssse(session)
-        st = known_status
-    _refuse_blocked(st)
+    _usable_status(session, known_status)  # a blocked PIN: the old PIN is not sent
     _send(session, commands.change_pin(old_block, new_block))
     return PinOpResult("change", session.channel.apdu_count - start)
 
 
-# --- §6/§7.6 unblock and reset -------------------------------------------------------------------
+# --- §6/§7.6 unblock and reset --------------------------------------------------------------------
 
 
 def read_card_id(session: CardSession) -> bytes:
@@ -316,6 +318,60 @@ def reset(
     n = commands.MAC_LEN
     _send(session, commands.pin_reset(data[:-n], data[-n:]))
     return PinOpResult("reset", session.channel.apdu_count - start)
+
+
+# --- the initial PIN probe (issue 9 §4) -----------------------------------------------------------
+
+#: the probe refuses when this many tries or fewer are left: a changed PIN loses one.
+PROBE_MIN_TRIES = 3
+
+PROBE_CAVEAT = (
+    "initial PIN probe: VERIFY 123456 is sent once; if the PIN was changed, that uses one try, "
+    "which comes back at the holder's next correct entry"
+)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the initial-PIN probe found: ``still_set`` or ``changed``, and the tries left."""
+
+    initial_pin: Literal["still_set", "changed"]
+    tries_left: int | None
+    apdus: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"initial_pin": self.initial_pin, "tries_left": self.tries_left,
+                "apdus": self.apdus}
+
+
+def probe_initial_pin(
+    session: CardSession, *, known_status: PinStatus | None = None, initial: bytes = INITIAL_PIN
+) -> ProbeResult:
+    """Is the initial PIN 123456 still set?  ONE VERIFY 123456, only when it is safe (§6).
+
+    The caller has told the holder :data:`PROBE_CAVEAT` first.  A PIN that is not enabled is
+    the regional initial state: nothing is sent.  Refused (:class:`PolicyError`, nothing sent)
+    when :data:`PROBE_MIN_TRIES` - 1 or fewer tries are left; a blocked PIN raises
+    :class:`~apdu.status.PinBlocked`.  Never retried.
+    """
+    start = session.channel.apdu_count
+    st = _usable_status(session, known_status)
+    if st.state == "not_enabled":
+        return ProbeResult("still_set", None, session.channel.apdu_count - start)
+    tries = st.tries_left if st.tries_left is not None else 0
+    if tries < PROBE_MIN_TRIES:
+        raise PolicyError(
+            f"refusing to probe the initial PIN: only {tries} "
+            f"{'try' if tries == 1 else 'tries'} left (a changed PIN would lose one more)"
+        )
+    resp = session.channel.transmit(commands.verify(pin_encode(initial)))
+    used = session.channel.apdu_count - start
+    if resp.sw == status.SUCCESS:
+        return ProbeResult("still_set", tries, used)
+    if resp.sw & 0xFFF0 == 0x63C0:
+        return ProbeResult("changed", resp.sw & 0x0F, used)
+    status.check(resp.sw, commands.INS_VERIFY)
+    raise ResponseFormatError(f"VERIFY answered {resp.sw:04X}")
 
 
 def explain(exc: SSCardError) -> str:

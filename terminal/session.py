@@ -128,9 +128,12 @@ class CardSession:
     """One card in one reader, as the terminal sees it (§12).
 
     ``sam`` is optional: without it a 3.00 card still reads EF05 (§1) and genuineness cannot be
-    proved.  ``mf_retry`` enables the [one source] quirk of §2: some COS only find SSSE after
-    ``SELECT MF``; when on, a SELECT SSSE that answers "not found" is retried once after
-    ``00 A4 00 00 02 3F00`` (two extra command APDUs, counted by the channel like any other).
+    proved.  ``mf_retry`` handles the quirk of §2 (a second source in the real-card corpus: a
+    Zhejiang kiosk's "Henbao" cards): some COS only find SSSE after ``SELECT MF``, so a SELECT
+    SSSE that answers "not found" is retried once after ``00 A4 00 00 02 3F00`` (two extra
+    command APDUs, only on that failure; on by default, ``mf_retry=False`` turns it off).
+    ``read_strategy`` is how the read takes EF05/EF06 (:mod:`terminal.reading`: ``auto``,
+    ``by-tag``, ``multi-record``).
     """
 
     def __init__(
@@ -138,13 +141,17 @@ class CardSession:
         channel: CardChannel,
         sam: SecurityModule | None = None,
         *,
-        mf_retry: bool = False,
+        mf_retry: bool = True,
         zhejiang_rule: bool = True,
+        read_strategy: str = "auto",
     ) -> None:
         self.channel = channel
         self.sam = sam
         self.mf_retry = mf_retry
         self.zhejiang_rule = zhejiang_rule
+        #: how :func:`terminal.reading.read_card` reads EF05/EF06: "auto", "by-tag" or
+        #: "multi-record" (see terminal.reading).
+        self.read_strategy = read_strategy
         #: the FCI of the last successful SELECT SSSE.
         self.ssse: SsseInfo | None = None
         #: 卡的识别码 (EF05 tag 01) once a workflow has read it; the diversification needs it.
@@ -237,6 +244,7 @@ class CardSession:
         sam.check_algorithm(alg)
         div = self.diversification()
         r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
-        answer = self.channel.send(commands.internal_authenticate(r1, r2, kid=Kid.IRK))
+        # the module's answer first: a module that cannot serve this card costs the card nothing
         expected = sam.internal_auth(alg, div, r1, r2)
+        answer = self.channel.send(commands.internal_authenticate(r1, r2, kid=Kid.IRK))
         return len(answer) == len(expected) and hmac.compare_digest(answer, expected)

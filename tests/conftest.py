@@ -34,6 +34,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_model_memory() -> Iterator[None]:
+    """Each test starts with no card model remembered as refusing READ RECORD P2 = 05: the
+    memory is process-wide by design (terminal.reading), tests must not see each other's."""
+    from terminal.reading import MULTI_RECORD_REFUSALS
+
+    MULTI_RECORD_REFUSALS.clear()
+    yield
+    MULTI_RECORD_REFUSALS.clear()
+
+
 @pytest.fixture(scope="session")
 def pcsc_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
     """pcscd (private when possible) + the simulator: user card in slot 0, PSAM in slot 1."""

@@ -38,6 +38,24 @@ def with_state(card: UserCard, **changes: Any) -> UserCard:
     return UserCard(CardState.model_validate(data))
 
 
+def with_record(card: UserCard, path: str, tag: int, value: bytes) -> UserCard:
+    """A card whose record ``tag`` in the EF at ``path`` (e.g. ``"MF/SSSE/EF06"``) holds
+    ``value`` instead (e.g. an FF-filled, unpersonalised birth date, or garbage)."""
+    state = card.state()
+    data = state.model_dump()
+    records = data["files"][path]["records"]
+    index = next(i for i, rec in enumerate(records) if rec[0] == tag)
+    records[index] = bytes((tag, len(value))) + value
+    return UserCard(CardState.model_validate(data))
+
+
+def with_fci(card: UserCard, fci: bytes) -> UserCard:
+    """The same card, answering ``fci`` to SELECT SSSE (e.g. an algorithm flag the security
+    module does not support): the in-memory card's tree is changed, not its file."""
+    card._tree.by_path["MF/SSSE"].fci = fci  # type: ignore[union-attr]
+    return card
+
+
 def session_for(card: UserCard, sam: bool = True) -> tuple[SimulatedReader, CardSession]:
     reader = SimulatedReader(card)
     reader.connect()

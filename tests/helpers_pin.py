@@ -78,7 +78,10 @@ def _ssse_name() -> bytes:
 
 
 def make_bench(generation: int = 3, sam: str | None = "software", **overrides: Any) -> Bench:
-    card = issue_card(generation, **overrides)
+    return _bench_on(issue_card(generation, **overrides), sam, generation)
+
+
+def _bench_on(card: Any, sam: str | None, generation: int) -> Bench:
     reader = SimulatedReader(card)
     reader.connect()
     module = make_sam(sam, generation) if sam else None
@@ -88,6 +91,18 @@ def make_bench(generation: int = 3, sam: str | None = "software", **overrides: A
 @contextmanager
 def bench(generation: int = 3, sam: str | None = "software", **overrides: Any) -> Iterator[Bench]:
     b = make_bench(generation, sam, **overrides)
+    try:
+        yield b
+    finally:
+        if b.session.sam is not None:
+            b.session.sam.close()
+        b.reader.disconnect()
+
+
+@contextmanager
+def bench_of(card: Any, sam: str | None = "software") -> Iterator[Bench]:
+    """A bench on a card built elsewhere (e.g. a counterfeit with its ATR cut)."""
+    b = _bench_on(card, sam, card.generation)
     try:
         yield b
     finally:

@@ -640,10 +640,13 @@ READ_EF08_248 = bytes.fromhex("00B08800F8")
 
 
 def send_checked(conn, command: bytes) -> bytes:  # type: ignore[no-untyped-def]
-    """Response data; a 6Cxx (wrong Le, §4) is answered once with the Le the card asked for."""
+    """Response data; a 6Cxx (wrong Le, §4) is answered once with the Le the card asked for,
+    a 61xx (T=0, §3) with its GET RESPONSE."""
     data, sw1, sw2 = conn.transmit(list(command))
     if sw1 == 0x6C:
         data, sw1, sw2 = conn.transmit(list(command[:4]) + [sw2])
+    if sw1 == 0x61:
+        data, sw1, sw2 = conn.transmit([0x00, 0xC0, 0x00, 0x00, sw2])
     if (sw1, sw2) != (0x90, 0x00):
         raise RuntimeError(f"{command[:4].hex().upper()} answered {sw1:02X}{sw2:02X}")
     return bytes(data)

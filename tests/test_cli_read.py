@@ -35,7 +35,9 @@ def test_read_json_schema_and_apdu_count() -> None:
                 "generation", "issue_date", "expiry_date", "apdus"):
         assert key in out
     assert out["name"] == "张三丰"
-    assert out["apdus"] == 17  # a 3.00 card: 15 + GET CHALLENGE + EXTERNAL AUTHENTICATE
+    # a 3.00 T=0 card: SELECT + GET RESPONSE, EF05 and EF06 in one READ RECORD each, GET
+    # CHALLENGE + EXTERNAL AUTHENTICATE (17 + 1 by tag)
+    assert out["apdus"] == 6
     assert len(out["birth_date"]) == 10 and out["birth_date"][4] == "-"
 
 
@@ -174,7 +176,7 @@ def test_unknown_card_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_card_removed_mid_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     class Pulled(SimulatedReader):
         def transmit_raw(self, command: bytes) -> bytes:
-            if command[1] == 0xB2 and command[2] == 0x03:
+            if command[1] == 0xB2 and command[3] == 0x35:  # EF06
                 self.remove()
             return super().transmit_raw(command)
 

@@ -75,7 +75,7 @@ class Rig:
 
 def make_rig(config: PadConfig | None = None, tracer: object = None, **card: object) -> Rig:
     keypad = ScriptedKeypad()
-    recording = RecordingCard(sample_card(3, **card))
+    recording = RecordingCard(sample_card(3, **{"t0": False, **card}))  # T=1: no GET RESPONSE
     reader = SimulatedReader(recording, pin_pad=PinPadFirmware(keypad, config))  # type: ignore[arg-type]
     reader.connect()
     return Rig(keypad, recording, reader, CardChannel(reader, tracer))  # type: ignore[arg-type]
@@ -109,7 +109,7 @@ def test_probe_needs_no_card_session() -> None:
 
 
 def test_readers_without_a_pad_have_no_features() -> None:
-    plain = SimulatedReader(sample_card(3))
+    plain = SimulatedReader(sample_card(3, t0=False))
     assert plain.features() == {} and probe(CardChannel(plain)) is None
     assert ScriptedReader([]).features() == {}
     with pytest.raises(ControlNotSupported):
@@ -363,7 +363,7 @@ def test_fuzzing_answers_control_requests_from_the_queue() -> None:
 @pytest.mark.parametrize("delivered", [False, True])
 def test_the_card_pulled_out_at_the_pads_verify(delivered: bool) -> None:
     keypad = ScriptedKeypad()
-    card = RecordingCard(sample_card(3))
+    card = RecordingCard(sample_card(3, t0=False))
     inner = SimulatedReader(card, pin_pad=PinPadFirmware(keypad))  # type: ignore[arg-type]
     faulty = FaultyReader(inner)
     faulty.connect()
@@ -403,4 +403,5 @@ def test_the_readme_pin_pad_example_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True", "4", "12", "verified", "2"]
+    # SELECT (+ its GET RESPONSE: the sample card is T=0, as real cards) + the pad's VERIFY
+    assert done.stdout.split() == ["True", "True", "4", "12", "verified", "3"]

@@ -40,6 +40,7 @@ from terminal import pin as pinops
 from terminal.bankhost import LoopbackBankHost
 from terminal.inspect import inspect_card
 from terminal.pinsource import ListPinSource
+from terminal.policy import SalePolicy
 from terminal.reading import read_card
 from terminal.sam.base import SecurityModule
 from terminal.sam.psam import PsamSam
@@ -49,6 +50,8 @@ from terminal.workflows.activation import activate
 from terminal.workflows.pharmacy import pharmacy
 
 TODAY = dt.date(2026, 1, 1)
+#: these runs are about faults, not the counter's policy: the initial PIN may verify a sale.
+ACCEPT_INITIAL = SalePolicy(refuse_initial_pin=False)
 INITIAL = "123456"
 WRONG = "000111"
 NEW = "739251"
@@ -95,8 +98,10 @@ WORKFLOWS: dict[str, Workflow] = {
     "change": Workflow(lambda s: pinops.change(s, INITIAL, NEW), on_disk=True),
     "unblock": Workflow(pinops.unblock, spent_tries=6, on_disk=True),
     "reset": Workflow(lambda s: pinops.reset(s, NEW), spent_tries=2, on_disk=True),
-    "pharmacy": Workflow(lambda s: pharmacy(s, ListPinSource([INITIAL]), today=TODAY),
-                         on_disk=True),
+    "pharmacy": Workflow(
+        lambda s: pharmacy(s, ListPinSource([INITIAL]), today=TODAY, policy=ACCEPT_INITIAL),
+        on_disk=True,
+    ),
     "activation": Workflow(_activation, on_disk=True),
 }
 

@@ -54,6 +54,7 @@ from terminal.bank import parse_bank_record, read_bank_record
 from terminal.bankhost import LoopbackBankHost
 from terminal.inspect import inspect_card
 from terminal.pinsource import ListPinSource
+from terminal.policy import SalePolicy
 from terminal.reading import read_card
 from terminal.sam.psam import PsamSam
 from terminal.sam.software import SoftwareSam
@@ -72,6 +73,8 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TODAY = dt.date(2026, 1, 1)
+#: these runs are about faults, not the counter's policy: the initial PIN may verify a sale.
+ACCEPT_INITIAL = SalePolicy(refuse_initial_pin=False)
 INITIAL, NEW, NEW_BANK = "123456", "739251", "864209"
 ATR_T1 = atr_mod.build_ssc_atr(bytes.fromhex("01020304050607330100000042"), "T1")
 
@@ -212,7 +215,7 @@ WORKFLOWS: dict[str, Callable[[CardSession], object]] = {
     "change": lambda s: pinops.change(s, INITIAL, NEW),
     "unblock": pinops.unblock,
     "reset": lambda s: pinops.reset(s, NEW),
-    "pharmacy": lambda s: pharmacy(s, ListPinSource([INITIAL]), today=TODAY),
+    "pharmacy": lambda s: pharmacy(s, ListPinSource([INITIAL]), today=TODAY, policy=ACCEPT_INITIAL),
     "activation": _activation,
 }
 
@@ -329,7 +332,7 @@ frames = st.lists(
     max_size=12,
 ).map(b"".join)
 
-SAMPLE = sample_card(3)
+SAMPLE = sample_card(3, t0=False)
 
 
 def _read_frames(data: bytes) -> list[bytes]:

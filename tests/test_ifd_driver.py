@@ -55,7 +55,7 @@ def _wait_for(paths: list[Path], proc: subprocess.Popen[bytes], log: Path) -> No
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """``sscard sim serve --card CARD --pinpad-socket S`` (the card goes into the PIN pad)."""
-    card = issue_user_card(tmp_path / "card.json")
+    card = issue_user_card(tmp_path / "card.json", "--t1")
     pad, ctl, log = tmp_path / "pad.sock", tmp_path / "ctl.sock", tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -173,8 +173,8 @@ def test_serve_puts_the_card_in_the_pad_or_another_card_there(tmp_path: Path) ->
 
     from tests.helpers_pinpad import IfdClient
 
-    card = issue_user_card(tmp_path / "card.json")
-    other = issue_user_card(tmp_path / "other.json")
+    card = issue_user_card(tmp_path / "card.json", "--t1")
+    other = issue_user_card(tmp_path / "other.json", "--t1")
     for extra, slot0 in (([], None), (["--pinpad-card", str(other)], str(card))):
         pad, ctl, log = tmp_path / "p.sock", tmp_path / "c.sock", tmp_path / "s.log"
         with open(log, "wb") as out:
@@ -199,7 +199,7 @@ def test_serve_puts_the_card_in_the_pad_or_another_card_there(tmp_path: Path) ->
 
 
 def test_pinpad_card_needs_a_pinpad_socket(tmp_path: Path) -> None:
-    card = issue_user_card(tmp_path / "card.json")
+    card = issue_user_card(tmp_path / "card.json", "--t1")
     done = subprocess.run(
         [sys.executable, "-m", "terminal.cli.main", "sim", "serve", "--card", str(card),
          "--pinpad-card", str(card)],

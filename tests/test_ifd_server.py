@@ -24,7 +24,7 @@ OK, NO_CARD, NOT_SUPPORTED, ERROR = 0x80, 0x81, 0x82, 0x83
 class Served:
     def __init__(self, path: Path) -> None:
         self.keypad = ScriptedKeypad()
-        self.card = RecordingCard(sample_card(3))
+        self.card = RecordingCard(sample_card(3, t0=False))
         firmware = PinPadFirmware(self.keypad)
         self.server = IfdServer(path, self.card, firmware, keepalive=0.05)  # type: ignore[arg-type]
         self.server.start()
@@ -64,7 +64,7 @@ def test_presence_power_and_apdus(served: Served) -> None:
     served.server.eject()
     assert c.request(ifd.REQ_PRESENCE) == (OK, b"\x00")
     assert c.request(ifd.REQ_POWER_ON) == (NO_CARD, b"")
-    served.server.insert(sample_card(3))
+    served.server.insert(sample_card(3, t0=False))
     assert c.request(ifd.REQ_PRESENCE) == (OK, b"\x01")
 
 
@@ -107,7 +107,7 @@ def test_the_card_pulled_out_during_the_entry_is_no_card(served: Served) -> None
 
 
 def test_hello_checks_the_version(tmp_path: Path) -> None:
-    with IfdServer(tmp_path / "v.sock", sample_card(3)):
+    with IfdServer(tmp_path / "v.sock", sample_card(3, t0=False)):
         client = IfdClient(tmp_path / "v.sock")
         assert client.request(ifd.REQ_HELLO, b"\x02") == (ERROR, b"protocol version 1 only")
         assert client.receive() is None  # and the connection is closed
@@ -119,7 +119,7 @@ def test_hello_checks_the_version(tmp_path: Path) -> None:
 
 
 def test_without_firmware_control_is_not_supported(tmp_path: Path) -> None:
-    with IfdServer(tmp_path / "plain.sock", sample_card(3)):
+    with IfdServer(tmp_path / "plain.sock", sample_card(3, t0=False)):
         client = IfdClient(tmp_path / "plain.sock")
         client.hello()
         assert client.request(ifd.REQ_CONTROL, bytes(4)) == (NOT_SUPPORTED, b"")
@@ -156,7 +156,7 @@ def test_stale_sockets_are_replaced_and_live_servers_refused(tmp_path: Path) -> 
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(str(path))
     dead.close()  # a socket file nobody listens on
-    with IfdServer(path, sample_card(3)):
+    with IfdServer(path, sample_card(3, t0=False)):
         assert (path.stat().st_mode & 0o777) == 0o600
         with pytest.raises(UsageError, match="another PIN-pad server"):
             IfdServer(path).start()
@@ -233,7 +233,7 @@ def test_a_keypad_that_fails_answers_error_and_the_server_goes_on(tmp_path: Path
         def entry(self, prompt: str, timeout: float) -> object:
             raise UsageError("--keypad terminal needs a terminal")
 
-    card = sample_card(3)
+    card = sample_card(3, t0=False)
     with IfdServer(tmp_path / "k.sock", card, PinPadFirmware(Broken())):  # type: ignore[arg-type]
         client = IfdClient(tmp_path / "k.sock")
         client.hello()

@@ -49,12 +49,16 @@ def opensc_index(reader: str) -> str:
 
 
 def transmit(reader: str, apdu: str) -> tuple[bytes, int]:
+    """One command on a fresh connection; a ``61xx`` is followed by its GET RESPONSE, as a T=0
+    terminal does (the simulated user card is T=0 by default, like the real ones)."""
     from smartcard.System import readers
 
     conn = next(r for r in readers() if str(r) == reader).createConnection()
     conn.connect()
     try:
         data, sw1, sw2 = conn.transmit(list(bytes.fromhex(apdu)))
+        if sw1 == 0x61:
+            data, sw1, sw2 = conn.transmit([0x00, 0xC0, 0x00, 0x00, sw2])
         return bytes(data), (sw1 << 8) | sw2
     finally:
         conn.disconnect()
@@ -104,7 +108,7 @@ def test_opensc_tool_sends_ssc_commands(pcsc_stack: PcscStack) -> None:
 
 
 def test_scriptor_sends_ssc_commands(pcsc_stack: PcscStack) -> None:
-    script = "\n".join([SELECT_SSSE, READ_EF05_TAG03, EMPTY_VERIFY, "00B2032807", ""])
+    script = "\n".join([SELECT_SSSE, READ_EF05_TAG03, EMPTY_VERIFY, "00B2032805", ""])
     out = subprocess.run(
         [tool("scriptor"), "-r", pcsc_stack.card_reader],
         input=script,
@@ -115,7 +119,9 @@ def test_scriptor_sends_ssc_commands(pcsc_stack: PcscStack) -> None:
     assert out.returncode == 0, out.stderr
     answers = [line for line in out.stdout.splitlines() if ":" in line and not line.startswith(">")]
     status = [re.search(r"([0-9A-F]{2} [0-9A-F]{2}) :", a).group(1) for a in answers]  # type: ignore[union-attr]
-    assert status == ["90 00", "90 00", "63 C6", "6C 06"], out.stdout
+    # T=0 (the default, as real cards): the FCI waits behind 61 1E; a too-short Le gets 6C 06
+    assert status == ["61 1E", "90 00", "63 C6", "6C 06"], out.stdout
+    assert "Using T=0 protocol" in out.stdout
 
 
 def test_eject_and_insert_are_seen_through_pcsc(pcsc_stack: PcscStack) -> None:

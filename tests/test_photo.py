@@ -153,7 +153,7 @@ def test_random_bytes_raise_only_image_errors(data: bytes) -> None:
 
 @pytest.mark.parametrize("gen", [2, 3])
 def test_default_card_photo_round_trips_through_read_binary(gen: int) -> None:
-    data = _read_photo(sample_card(gen))
+    data = _read_photo(sample_card(gen, t0=False))
     photo = strip_padding(data)
     assert photo == synthetic_portrait()
     assert data[len(photo):] == bytes(PHOTO_MAX - len(photo))  # padded with 0x00
@@ -164,7 +164,7 @@ def test_default_card_photo_round_trips_through_read_binary(gen: int) -> None:
 @pytest.mark.parametrize("make", [_jpeg, _bmp])
 def test_given_photo_round_trips_byte_identically(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     photo = make()
-    card = sample_card(3, photo=photo)
+    card = sample_card(3, photo=photo, t0=False)
     card.save(tmp_path / "card.json")
     for c in (card, UserCard.load(tmp_path / "card.json")):
         assert strip_padding(_read_photo(c)) == photo
@@ -199,7 +199,7 @@ def test_sim_issue_photo_option(tmp_path: Path) -> None:
     photo = tmp_path / "me.jpg"
     photo.write_bytes(_jpeg())
     out = tmp_path / "card.json"
-    r = runner.invoke(cli, ["sim", "issue", "--out", str(out), "--photo", str(photo)])
+    r = runner.invoke(cli, ["sim", "issue", "--out", str(out), "--photo", str(photo), "--t1"])
     assert r.exit_code == 0, r.output
     assert strip_padding(_read_photo(UserCard.load(out))) == _jpeg()
     for content, fragment in ((b"hello", "not a JPEG or BMP image"),
@@ -217,9 +217,9 @@ def test_allow_invalid_puts_a_broken_photo_on_the_card() -> None:
     from simulator.personalisation import PersonalisationError
 
     with pytest.raises(PersonalisationError, match="not a JPEG or BMP"):
-        sample_card(3, photo=b"not an image")
-    card = sample_card(3, photo=b"not an image", allow_invalid=True)
+        sample_card(3, photo=b"not an image", t0=False)
+    card = sample_card(3, photo=b"not an image", allow_invalid=True, t0=False)
     with pytest.raises(ImageFormatError):
         check_image(_read_photo(card))
     with pytest.raises(PersonalisationError, match="at most 4096"):
-        sample_card(3, photo=b"x" * 5000, allow_invalid=True)
+        sample_card(3, photo=b"x" * 5000, allow_invalid=True, t0=False)

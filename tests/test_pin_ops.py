@@ -47,7 +47,7 @@ def test_right_pin_verifies_with_status_first(generation: int) -> None:
     with bench(generation, pin=DISTINCTIVE_PIN) as b:
         result = pinops.verify(b.session, PIN)
         assert result.verified and result.tries_left == 6
-        assert result.apdus == 3  # SELECT SSSE, empty VERIFY, VERIFY
+        assert result.apdus == 4  # SELECT SSSE (+ GET RESPONSE: T=0), empty VERIFY, VERIFY
         assert b.observe() == PinStatus("enabled", 6)
 
 
@@ -91,7 +91,7 @@ def test_not_enabled_pin_needs_no_verification(generation: int) -> None:
         source = ListPinSource([PIN])
         result = pinops.verify(b.session, source)
         assert result.outcome == "not_enabled" and not result.verified
-        assert result.apdus == 2  # SELECT SSSE and the status query; no VERIFY
+        assert result.apdus == 3  # SELECT SSSE (+ GET RESPONSE), the status query; no VERIFY
         assert source.remaining == 1
         assert b.observe() == PinStatus("not_enabled", None)
 
@@ -116,7 +116,7 @@ def test_t0_card_verifies() -> None:
 def test_change_sets_the_new_pin(generation: int) -> None:
     with bench(generation, pin=DISTINCTIVE_PIN) as b:
         result = pinops.change(b.session, PIN, NEW, new_again=NEW)
-        assert result.apdus == 3  # SELECT SSSE, status, CHANGE PIN
+        assert result.apdus == 4  # SELECT SSSE (+ GET RESPONSE), status, CHANGE PIN
         with pytest.raises(status.WrongPin):
             pinops.verify(b.session, PIN)
         assert pinops.verify(b.session, NEW).verified
@@ -179,8 +179,8 @@ def test_reset_sets_a_new_pin_without_the_old(generation: int, sam: str) -> None
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_fresh_session_costs_of_unblock_and_reset(generation: int) -> None:
     with bench(generation) as b:
-        assert pinops.unblock(b.session).apdus == 6
-    with bench(generation) as b:
+        assert pinops.unblock(b.session).apdus == 6 + 1  # T=0: GET RESPONSE for the FCI
+    with bench(generation, t0=False) as b:
         assert pinops.reset(b.session, NEW).apdus == 6
 
 
@@ -261,7 +261,7 @@ def test_cli_block_then_unblock_then_reset(card_path: str, tmp_path) -> None:  #
     r = run_cli(["pin", "unblock", "--sim", card_path, "--psam", psam, "--json"])
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout) == {
-        "result": "ok", "operation": "unblock", "apdus": 6, "pin": "enabled", "tries_left": 3
+        "result": "ok", "operation": "unblock", "apdus": 7, "pin": "enabled", "tries_left": 3
     }
     r = run_cli(["pin", "reset", "--sim", card_path, "--pin-stdin"], "739251\n739251\n")
     assert r.exit_code == 0, r.stderr

@@ -211,5 +211,5 @@ def test_malformed_pin_to_verify_sends_no_verify() -> None:
         with pytest.raises(PolicyError):
             pinops.verify(b.session, b"12")  # would be a short BCD block, never sent
         # only the SELECT and the status query went out; the counter is untouched
-        assert b.channel.apdu_count == 2
+        assert b.channel.apdu_count == 3  # SELECT (+ GET RESPONSE: T=0), status query
         assert b.observe() == before

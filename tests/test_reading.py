@@ -29,6 +29,7 @@ from drivers.replay import ReplayReader
 from drivers.simulated import SimulatedReader
 from drivers.trace import RecordingTracer
 from simulator.samples import sample_card
+from terminal.genuine import NO_SAM
 from terminal.reading import NOTE_NEEDS_SAM, read_card
 from terminal.sam.software import SoftwareSam
 from terminal.session import CardSession
@@ -42,13 +43,15 @@ CARD_ID = bytes.fromhex("420100D15600000500000001FFFFFFFF")
 def _session(card: object, sam: SoftwareSam | None = None, **kw: object) -> CardSession:
     reader = SimulatedReader(card)  # type: ignore[arg-type]
     reader.connect()
-    return CardSession(CardChannel(reader, kw.pop("tracer", None)), sam, **kw)  # type: ignore[arg-type]
+    tracer = kw.pop("tracer", None)
+    return CardSession(CardChannel(reader, tracer), sam, **kw)  # type: ignore[arg-type]
 
 
 def _scripted(responses: list[bytes], **kw: bool) -> CardSession:
+    """A session on a card that answers ``responses`` in order, read by tag (§12)."""
     reader = ReplayReader.from_responses(ATR, responses)
     reader.connect()
-    return CardSession(CardChannel(reader), **kw)
+    return CardSession(CardChannel(reader), read_strategy="by-tag", **kw)
 
 
 def _rec(tag: int, value: bytes) -> bytes:
@@ -87,10 +90,23 @@ def _ef06_tail() -> list[bytes]:
 # --- APDU counts (acceptance) ---------------------------------------------------------------------
 
 
-def test_2x_card_reads_in_exactly_15_apdus_with_the_exact_le() -> None:
-    card = sample_card(2)
+def test_2x_card_reads_in_3_apdus_one_per_ef() -> None:
     tracer = RecordingTracer()
-    s = _session(card, tracer=tracer)
+    s = _session(sample_card(2, t0=False), tracer=tracer)
+    result = read_card(s)
+    assert result.apdus == 3 == s.channel.apdu_count
+    assert [e.command for e in tracer.exchanges] == [
+        commands.select_by_name(SSSE_NAME).to_bytes(),
+        bytes.fromhex("00B2012D00"),  # all records of SFI 5 from record 1
+        bytes.fromhex("00B2013500"),  # all records of SFI 6
+    ]
+    assert result.holder is not None and result.holder.ssn == SAMPLE_SSN
+
+
+def test_2x_card_by_tag_reads_in_exactly_15_apdus_with_the_exact_le() -> None:
+    card = sample_card(2, t0=False)
+    tracer = RecordingTracer()
+    s = _session(card, tracer=tracer, read_strategy="by-tag")
     result = read_card(s)
     assert result.apdus == 15 == s.channel.apdu_count
     sent = [e.command for e in tracer.exchanges]
@@ -104,8 +120,9 @@ def test_2x_card_reads_in_exactly_15_apdus_with_the_exact_le() -> None:
 SAMPLE_SSN = "420102198505151238"  # simulator.samples: born 1985-05-15, male
 
 
-def test_2x_card_decodes_every_item() -> None:
-    result = read_card(_session(sample_card(2)))
+@pytest.mark.parametrize("strategy", ["auto", "by-tag"])
+def test_2x_card_decodes_every_item(strategy: str) -> None:
+    result = read_card(_session(sample_card(2), SoftwareSam(), read_strategy=strategy))
     assert result.generation == 2 and result.algorithm.name == "DES"
     assert result.issuer.card_id == CARD_ID
     assert result.issuer.card_number == "D2143569X"
@@ -123,13 +140,16 @@ def test_2x_card_decodes_every_item() -> None:
     assert result.decode_errors == {} and result.notes == []
 
 
-def test_3_00_card_adds_only_challenge_and_external_authenticate() -> None:
+@pytest.mark.parametrize(("strategy", "reads"), [("auto", 1), ("by-tag", 7)])
+def test_3_00_card_adds_only_challenge_and_external_authenticate(
+    strategy: str, reads: int
+) -> None:
     tracer = RecordingTracer()
-    s = _session(sample_card(3), SoftwareSam(), tracer=tracer)
+    s = _session(sample_card(3, t0=False), SoftwareSam(), tracer=tracer, read_strategy=strategy)
     result = read_card(s)
-    assert result.apdus == 17
+    assert result.apdus == 3 + 2 * reads  # 5 / 17
     ins = [e.command[1] for e in tracer.exchanges]
-    assert ins == [0xA4] + [0xB2] * 7 + [0x84, 0x82] + [0xB2] * 7
+    assert ins == [0xA4] + [0xB2] * reads + [0x84, 0x82] + [0xB2] * reads
     assert result.algorithm.name == "SM4" and result.generation == 3
     assert result.ef06_access == "authenticated"
     assert result.holder is not None and result.holder.ssn == SAMPLE_SSN
@@ -139,19 +159,22 @@ def test_3_00_card_without_sam_gives_ef05_and_says_ef06_needs_a_sam() -> None:
     result = read_card(_session(sample_card(3)))
     assert result.holder is None and not result.holder_read
     assert result.issuer.card_number == "D2143569X"
-    assert NOTE_NEEDS_SAM in result.notes
+    assert NOTE_NEEDS_SAM in result.notes and NO_SAM in result.notes
     assert result.ef06_access == "no_sam"
-    assert result.apdus == 8
+    assert result.apdus == 3  # T=0: SELECT, GET RESPONSE, EF05
 
 
-def test_t0_card_reads_the_same_with_one_get_response_for_the_fci() -> None:
+@pytest.mark.parametrize(("strategy", "apdus"), [("auto", 4), ("by-tag", 16)])
+def test_t0_card_reads_the_same_with_one_get_response_for_the_fci(
+    strategy: str, apdus: int
+) -> None:
     tracer = RecordingTracer()
-    s = _session(sample_card(2, t0=True), tracer=tracer)
+    s = _session(sample_card(2, t0=True), tracer=tracer, read_strategy=strategy)
     result = read_card(s)
     assert s.channel.reader.protocol == "T0"
-    assert result.apdus == 16
+    assert result.apdus == apdus
     assert [e.command[1] for e in tracer.exchanges][:2] == [0xA4, 0xC0]
-    reference = read_card(_session(sample_card(2)))
+    reference = read_card(_session(sample_card(2, t0=False)))
     assert result.holder == reference.holder and result.issuer == reference.issuer
 
 
@@ -159,7 +182,7 @@ def test_0x20_padded_card_reads_like_a_0x00_padded_one() -> None:
     padded = read_card(_session(sample_card(2, pad=0x20)))
     plain = read_card(_session(sample_card(2)))
     assert padded.holder == plain.holder and padded.issuer == plain.issuer
-    assert padded.apdus == 15
+    assert padded.apdus == 4
 
 
 def test_long_name_is_tag_09_followed_by_tag_4e() -> None:
@@ -175,14 +198,19 @@ def test_long_name_is_tag_09_followed_by_tag_4e() -> None:
 
 
 def test_unknown_card_without_ssse_is_not_supported() -> None:
-    s = _scripted([b"\x6a\x82"])
+    s = _scripted([b"\x6a\x82", b"\x6a\x82", b"\x6a\x82"])
     with pytest.raises(CardNotSupportedError, match="no social security application"):
         read_card(s)
-    assert s.channel.apdu_count == 1  # no MF retry unless configured
+    assert s.channel.apdu_count == 3  # SELECT SSSE, SELECT MF, SELECT SSSE once more
+    off = _scripted([b"\x6a\x82"], mf_retry=False)
+    with pytest.raises(CardNotSupportedError):
+        read_card(off)
+    assert off.channel.apdu_count == 1
 
 
-def test_mf_retry_selects_mf_then_ssse_again_when_configured() -> None:
-    s = _scripted([b"\x6a\x82", OK, _fci(3)], mf_retry=True)
+def test_mf_retry_selects_mf_then_ssse_again() -> None:
+    """A second source (a Zhejiang kiosk's 'Henbao' cards) needs SELECT MF first: on by default."""
+    s = _scripted([b"\x6a\x82", OK, _fci(3)])
     info = s.select_ssse()
     assert info.algorithm.name == "SM4" and info.dir_sfi == 0x0B
     assert s.channel.apdu_count == 3
@@ -216,7 +244,7 @@ def test_1_00_card_empty_version_no_name_extension_no_algorithm_flag() -> None:
     assert result.issuer.spec_version is None
     assert result.holder is not None and result.holder.name == "张三"
     assert result.holder.name_extension is None
-    assert result.notes == [] and result.decode_errors == {}
+    assert result.notes == [NO_SAM] and result.decode_errors == {}
     assert result.apdus == 15
 
 
@@ -247,10 +275,12 @@ def test_garbage_records_become_decode_errors_and_the_rest_still_reads() -> None
         _rec(0x4E, bytes(30)),  # longer than the 20 bytes of tag 4E
     ] + _ef06_tail()
     result = read_card(_scripted([_fci()] + ef05 + ef06))
-    assert set(result.decode_errors) == {
-        "init_institution", "issue_date", "expiry_date", "card_number", "name", "name_extension",
-    }
-    assert result.issuer.init_institution is None and result.issuer.issue_date is None
+    assert set(result.decode_errors) == {"issue_date", "expiry_date", "card_number", "name"}
+    # non-BCD bytes in 初始化机构编号 are what real cards carry: kept as hex (issue 9)
+    assert result.issuer.init_institution == "9156AB0002420100420100"
+    assert result.issuer.issue_date is None
+    # a text item longer than §4 says is a note, not an error (a real 10-digit 卡号 exists)
+    assert any("record 4E" in n and "30 bytes" in n for n in result.notes)
     assert result.issuer.card_id == CARD_ID and result.generation == 2
     assert result.holder is not None
     assert result.holder.ssn == "420102198005151231" and result.holder.name is None

@@ -80,7 +80,7 @@ def test_the_python_example_in_the_readme_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["张三丰", "17", "True"]
+    assert done.stdout.split() == ["张三丰", "6", "ok", "True"]
 
 
 def test_the_pharmacy_example_in_the_readme_runs(tmp_path: Path) -> None:
@@ -90,4 +90,4 @@ def test_the_pharmacy_example_in_the_readme_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["张三丰", "420100", "verified", "22"]
+    assert done.stdout.split() == ["张三丰", "420100", "verified", "True", "14", "[]"]

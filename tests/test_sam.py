@@ -121,11 +121,13 @@ def test_secure_message_is_accepted_by_the_card(make_sam: SamFactory, alg: Algor
         read_card(CardSession(s.channel, sam))
 
 
-def test_3_00_card_reads_through_a_psam_in_17_apdus() -> None:
-    reader = SimulatedReader(sample_card(3))
+@pytest.mark.parametrize(("strategy", "apdus"), [("auto", 5), ("by-tag", 17)])
+def test_3_00_card_reads_through_a_psam(strategy: str, apdus: int) -> None:
+    reader = SimulatedReader(sample_card(3, t0=False))
     reader.connect()
-    result = read_card(CardSession(CardChannel(reader), _psam(Algorithm.SM4)))
-    assert result.apdus == 17 and result.ef06_access == "authenticated"
+    session = CardSession(CardChannel(reader), _psam(Algorithm.SM4), read_strategy=strategy)
+    result = read_card(session)
+    assert result.apdus == apdus and result.ef06_access == "authenticated"
     assert result.holder is not None and result.holder.name == "张三丰"
 
 

@@ -27,7 +27,7 @@ R2 = bytes.fromhex("A1A2A3A4A5A6A7A8")
 
 @pytest.fixture(params=[2, 3], ids=["gen2-DES", "gen3-SM4"])
 def card(request: pytest.FixtureRequest) -> UserCard:
-    c = sample_card(request.param)
+    c = sample_card(request.param, t0=False)
     select_ssse(c)
     return c
 
@@ -82,7 +82,7 @@ def test_any_command_consumes_the_challenge(card: UserCard) -> None:
 
 
 def test_external_authentication_ends_with_another_df_or_power_off() -> None:
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     select_ssse(c)
     assert ext_auth(c, 0x0A, "RKSSSE") == 0x9000
     assert sw(c, "00B2083014") == 0x9000  # EF06 tag 08 now readable
@@ -98,7 +98,7 @@ def test_external_authentication_ends_with_another_df_or_power_off() -> None:
 
 
 def test_df04_read_key_opens_pin_or_key_files_but_not_pin_and_key() -> None:
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     select_ssse(c)
     sw(c, "00A4040006D15600000503")
     assert ext_auth(c, 0x84, "RK1DF04") == 0x9000
@@ -110,7 +110,7 @@ def test_df04_read_key_opens_pin_or_key_files_but_not_pin_and_key() -> None:
 
 def test_key_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     c.save(path)
     select_ssse(c)
     apdu = ext_auth_apdu(c, 0x0A, "RKSSSE")
@@ -135,7 +135,7 @@ def test_internal_authenticate_answers_e_sk_r2(card: UserCard) -> None:
 
 
 def test_counterfeit_card_fails_the_genuineness_check() -> None:
-    fake = sample_card(3, keys=KeySet.counterfeit())
+    fake = sample_card(3, keys=KeySet.counterfeit(), t0=False)
     select_ssse(fake)
     data, _ = tx(fake, bytes.fromhex("0088000010") + R1 + R2 + b"\x00")
     assert data != internal_auth_response(fake.algorithm, card_key_of(fake, "IRK"), R1, R2)

@@ -25,7 +25,8 @@ def test_issue_default_is_a_valid_gen3_card(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert len(r.output.strip().splitlines()) == 1 and "generation 3" in r.output
     card = UserCard.load(out)
-    assert card.generation == 3 and not card.t0
+    assert card.generation == 3 and card.t0  # the field's default: T=0
+    assert card.atr.startswith(bytes.fromhex("3B6D0000")) and len(card.atr) == 4 + 13
     assert "123456" not in r.output
 
 
@@ -44,11 +45,13 @@ def test_issue_options(tmp_path: Path) -> None:
     ssn = sample_ssn(birth=__import__("datetime").date(1990, 1, 2), seq="124")
     r = run("sim", "issue", "--out", str(out), "--generation", "2", "--name", "李四",
             "--ssn", ssn, "--pin", "8642", "--pin-tries", "3", "--t0", "--pad20",
-            "--pin-not-enabled", "--expiry", "20300101", "--card-number", "D2143569X")
+            "--pin-not-enabled", "--expiry", "20300101", "--card-number", "D2143569X",
+            "--no-multi-record", "--exact-le", "--gpo-format", "2")
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text("utf-8"))
     assert data["options"] == {"t0": True, "pad": 32, "pin_not_enabled": True, "pin_tries": 3,
-                               "key_tries": 3}
+                               "key_tries": 3, "multi_record": False, "exact_le": True,
+                               "gpo_format": 2}
     assert data["personalisation"]["holder"]["sex"] == "2"  # derived from the SSN
     assert data["personalisation"]["holder"]["birth_date"] == "1990-01-02"
     card = UserCard.load(out)
@@ -57,13 +60,39 @@ def test_issue_options(tmp_path: Path) -> None:
 
 def test_issue_validation_failure_one_line_per_problem(tmp_path: Path) -> None:
     out = tmp_path / "bad.json"
-    r = run("sim", "issue", "--out", str(out), "--card-number", "D2143569Y", "--pin", "12")
+    r = run("sim", "issue", "--out", str(out), "--sex", "2", "--pin", "12")
     assert r.exit_code == 2
     lines = r.output.strip().splitlines()
-    assert len(lines) == 2 and "card_number" in lines[0] and "pin" in lines[1]
+    assert len(lines) == 2 and "sex" in lines[0] and "pin" in lines[1]
     assert "Traceback" not in r.output and not out.exists()
-    r = run("sim", "issue", "--out", str(out), "--card-number", "D2143569Y", "--allow-invalid")
+    r = run("sim", "issue", "--out", str(out), "--sex", "2", "--allow-invalid")
     assert r.exit_code == 0 and out.exists()
+
+
+def test_what_real_cards_carry_is_issued_with_notes(tmp_path: Path) -> None:
+    out = tmp_path / "real.json"
+    r = CliRunner().invoke(cli, ["sim", "issue", "--out", str(out), "--ssn", "332603197912225416",
+                                 "--card-number", "AA0368350"])
+    assert r.exit_code == 0, r.output
+    notes = [line for line in r.stderr.splitlines() if line.startswith("sscard: note: ")]
+    assert len(notes) == 2
+    assert "historical code" in notes[0] and "V2 appendix A" in notes[1]
+    assert r.stdout.startswith("issued ")
+
+
+def test_t1_and_generation_1(tmp_path: Path) -> None:
+    out = tmp_path / "t1.json"
+    assert run("sim", "issue", "--out", str(out), "--t1").exit_code == 0
+    card = UserCard.load(out)
+    assert not card.t0 and card.atr.startswith(bytes.fromhex("3BED00008131FE45"))
+    assert run("sim", "issue", "--out", str(out), "--t1", "--t0", "--force").exit_code == 2
+    one = tmp_path / "one.json"
+    r = run("sim", "issue", "--out", str(one), "--generation", "1")
+    assert r.exit_code == 0 and "generation 1 (DES)" in r.output
+    r = run("read", "--sim", str(one), "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["spec_version"] == "1.00" and got["generation"] == 1 and got["name"] == "张三丰"
 
 
 def test_issue_bad_date_is_usage_error(tmp_path: Path) -> None:
@@ -85,7 +114,7 @@ def test_apdu_worked_session(tmp_path: Path) -> None:
             "00200000", "0020000003123456", "805E010007123456FF654321")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0].startswith("6F1C840F") and lines[0].endswith(" 9000")
+    assert lines[0] == "611E"  # T=0: the FCI waits for GET RESPONSE
     assert lines[1:] == ["0304332E3030 9000", "63C5", "63C5", "9000", "9000"]
     # the card was saved: the new PIN is in force in the next session
     r = run("sim", "apdu", "--card", str(out), SELECT, "0020000003654321")

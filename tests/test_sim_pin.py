@@ -24,7 +24,7 @@ from tests.helpers_sim import (
 
 @pytest.fixture(params=[2, 3], ids=["gen2-DES", "gen3-SM4"])
 def card(request: pytest.FixtureRequest) -> UserCard:
-    c = sample_card(request.param)
+    c = sample_card(request.param, t0=False)
     select_ssse(c)
     return c
 
@@ -54,7 +54,7 @@ def test_empty_verify_is_a_status_query_that_uses_no_try(card: UserCard) -> None
 
 
 def test_pin_verified_until_power_off() -> None:
-    c = sample_card(2)
+    c = sample_card(2, t0=False)
     select_ssse(c)
     df04 = bytes.fromhex("00A4040006D15600000503")
     assert sw(c, df04) == 0x9000
@@ -84,7 +84,7 @@ def test_a_wrong_verify_drops_the_verified_state(card: UserCard) -> None:
 
 @pytest.mark.parametrize("tries", [3, 8])
 def test_issuer_try_limit(tries: int) -> None:
-    c = sample_card(3, pin_tries=tries)
+    c = sample_card(3, pin_tries=tries, t0=False)
     select_ssse(c)
     assert sw(c, "00200000") == 0x63C0 | tries
     assert sw(c, verify_apdu("999999")) == 0x63C0 | (tries - 1)
@@ -98,7 +98,7 @@ def test_verify_format_errors_use_no_try(card: UserCard) -> None:
 
 
 def test_odd_length_pin() -> None:
-    c = sample_card(3, pin="12345")
+    c = sample_card(3, pin="12345", t0=False)
     select_ssse(c)
     assert tx(c, "00200000") == (b"", 0x63C6)
     assert sw(c, verify_apdu("12345")) == 0x9000
@@ -134,7 +134,7 @@ def test_change_pin_errors(card: UserCard) -> None:
 
 
 def test_pin_not_enabled_until_changed() -> None:
-    c = sample_card(3, pin_not_enabled=True)
+    c = sample_card(3, pin_not_enabled=True, t0=False)
     select_ssse(c)
     assert sw(c, "00200000") == 0x9000
     sw(c, "00A4040006D15600000503")
@@ -152,7 +152,7 @@ def test_pin_not_enabled_until_changed() -> None:
 
 def test_pin_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     c.save(path)
     c.power_on()
     select_ssse(c)
@@ -174,7 +174,7 @@ def test_pin_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.Monk
 
 def test_change_pin_counter_persisted_before_compare(tmp_path, monkeypatch) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(2)
+    c = sample_card(2, t0=False)
     c.save(path)
     select_ssse(c)
     monkeypatch.setattr(usercard, "_pin_matches", lambda *a: 1 / 0)
@@ -184,7 +184,7 @@ def test_change_pin_counter_persisted_before_compare(tmp_path, monkeypatch) -> N
 
 def test_wrong_pin_is_saved(tmp_path) -> None:
     path = tmp_path / "card.json"
-    sample_card(3).save(path)
+    sample_card(3, t0=False).save(path)
     c = UserCard.load(path)
     select_ssse(c)
     assert sw(c, verify_apdu("000000")) == 0x63C5

@@ -37,7 +37,7 @@ class Pad:
     def __init__(self, config: PadConfig | None = None, **card: object) -> None:
         self.keypad = ScriptedKeypad()
         self.firmware = PinPadFirmware(self.keypad, config)
-        self.card = RecordingCard(sample_card(3, **card))
+        self.card = RecordingCard(sample_card(3, **{"t0": False, **card}))  # APDU level: T=1
         self.card.power_on()
         assert self.card.transmit(SELECT_SSSE)[-2:] == b"\x90\x00"
         self.mark = len(self.card.received)

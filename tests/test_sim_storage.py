@@ -20,7 +20,7 @@ def test_a_failed_write_before_the_compare_is_a_memory_failure_not_a_free_try(
     path = tmp_path / "card.json"
     card = UserCard.issue(sample_personalisation(2), path=path)
     card.power_on()
-    assert card.transmit(SELECT_SSSE)[-2:] == b"\x90\x00"
+    assert card.transmit(SELECT_SSSE)[-2:] == b"\x61\x1e"  # T=0 (the default): FCI waits
 
     def disk_full(*_: object, **__: object) -> None:
         raise OSError(28, "No space left on device")
@@ -31,6 +31,6 @@ def test_a_failed_write_before_the_compare_is_a_memory_failure_not_a_free_try(
     # The live card counts the try as spent (conservative: never a free try) and is not
     # verified: the PIN-protected medical file still refuses.  The file kept its last good state.
     assert card.transmit(bytes.fromhex("00200000")) == b"\x63\xc5"
-    assert card.transmit(bytes.fromhex("00A4040006D15600000503"))[-2:] == b"\x90\x00"
+    assert card.transmit(bytes.fromhex("00A4040006D15600000503"))[0] == 0x61
     assert card.transmit(bytes.fromhex("00B2842805")) == b"\x69\x82"
     assert UserCard.load(path).pin_tries_left == 6

@@ -26,7 +26,7 @@ GENS = pytest.mark.parametrize("gen", [2, 3])
 
 @pytest.fixture(params=[2, 3], ids=["gen2-DES", "gen3-SM4"])
 def card(request: pytest.FixtureRequest) -> UserCard:
-    c = sample_card(request.param)
+    c = sample_card(request.param, t0=False)
     c.power_on()
     return c
 
@@ -36,7 +36,7 @@ def card(request: pytest.FixtureRequest) -> UserCard:
 
 @pytest.mark.parametrize("gen,sfi,alg", [(2, 0x0B, 1), (3, 0x1E, 3)])
 def test_select_ssse_fci_names_dir_sfi_and_algorithm(gen: int, sfi: int, alg: int) -> None:
-    c = sample_card(gen)
+    c = sample_card(gen, t0=False)
     fci = ber_decode_one(select_ssse(c))
     assert fci.tag == 0x6F
     assert fci.find(0x84).value == SSSE_NAME
@@ -50,7 +50,7 @@ def test_select_by_fid_and_ef(card: UserCard) -> None:
     select_ssse(card)
     assert tx(card, "00A4020002EF05") == (b"", 0x9000)  # EF: no FCI
     assert tx(card, "00A4000002EF05") == (b"", 0x9000)  # P1=00 accepted for EFs
-    assert sw(card, "00B2042C00") & 0xFF00 == 0x6C00  # EF05 is now current
+    assert sw(card, "00B2042C05") & 0xFF00 == 0x6C00  # EF05 is now current (Le too short)
     assert sw(card, "00A4020002EF99") == 0x6A82
     assert sw(card, "00A40400051122334455") == 0x6A82
     assert sw(card, "00A4080002EF05") == 0x6A86
@@ -71,7 +71,7 @@ def test_select_df_answers_adf_fci_and_p2_0c_suppresses_it(card: UserCard) -> No
 
 @GENS
 def test_read_ef05_every_p2_mode(gen: int) -> None:
-    c = sample_card(gen)
+    c = sample_card(gen, t0=False)
     select_ssse(c)
     version = f"{gen}.00".encode()
     rec = bytes([0x03, 0x04]) + version
@@ -81,13 +81,27 @@ def test_read_ef05_every_p2_mode(gen: int) -> None:
     assert tx(c, "00B2030006") == (rec, 0x9000)  # tag, current EF
 
 
-def test_read_record_wrong_le_gives_6cxx_with_the_right_length(card: UserCard) -> None:
+def test_read_record_le_as_real_cards_answer_it(card: UserCard) -> None:
+    """A real 1.00 card answered Le 0E for an 0B-byte record with the record (issue 9): any Le
+    of at least the record's length reads it; a shorter or absent Le gets 6Cxx."""
     select_ssse(card)
-    assert sw(card, "00B2012800") == 0x6C12  # card id: 16 + 2
+    data, status = tx(card, "00B2012800")  # Le 00 = 256
+    assert status == 0x9000 and len(data) == 0x12
+    assert tx(card, "00B207280E")[1] == 0x9000  # the real card's Le
     assert sw(card, "00B20128") == 0x6C12  # Le absent
-    assert sw(card, "00B2072805") == 0x6C0B
+    assert sw(card, "00B2072805") == 0x6C0B  # too short
     data, status = tx(card, "00B2012812")
     assert status == 0x9000 and len(data) == 0x12
+
+
+@GENS
+def test_exact_le_option_is_the_card_profiles_text(gen: int) -> None:
+    c = sample_card(gen, t0=False, exact_le=True)
+    select_ssse(c)
+    assert sw(c, "00B2012800") == 0x6C12  # card id: 16 + 2
+    assert sw(c, "00B207280E") == 0x6C0B
+    assert tx(c, "00B2012812")[1] == 0x9000
+    assert tx(c, "00B2012D00")[1] == 0x9000  # the multi-record read still answers Le 00
 
 
 def test_read_record_errors(card: UserCard) -> None:
@@ -96,8 +110,8 @@ def test_read_record_errors(card: UserCard) -> None:
     assert sw(card, "00B2010400") == 0x6986  # no current EF yet
     assert sw(card, "00B2092800") == 0x6A83  # EF05 has no tag 09
     assert sw(card, "00B2082C00") == 0x6A83  # nor a record 8
-    assert sw(card, "00B2003C00") == 0x6A86  # P1 = 0
-    assert sw(card, "00B2012A00") == 0x6A86  # P2 mode 010
+    assert sw(card, "00B2002C00") == 0x6A83  # P1 = 0: the current record; there is none yet
+    assert sw(card, "00B2012F00") == 0x6A86  # P2 mode 111 is RFU
     assert sw(card, "00B2013800") == 0x6981  # SFI 7 is transparent
     assert sw(card, "00B2019800") == 0x6A82  # no SFI 0x13
     assert sw(card, "00B201280100") == 0x6700  # data in a case-2 command
@@ -105,7 +119,7 @@ def test_read_record_errors(card: UserCard) -> None:
 
 @GENS
 def test_ef06_name_extension_is_record_3_and_read_by_tag(gen: int) -> None:
-    c = sample_card(gen)
+    c = sample_card(gen, t0=False)
     select_ssse(c)
     if gen == 3:
         assert sw(c, "00B2093000") == 0x6982  # §1: 3.00 needs RKSSSE
@@ -118,7 +132,7 @@ def test_ef06_name_extension_is_record_3_and_read_by_tag(gen: int) -> None:
 
 
 def test_pad_0x20_option_pads_text_with_spaces() -> None:
-    c = sample_card(2, pad=0x20)
+    c = sample_card(2, pad=0x20, t0=False)
     select_ssse(c)
     data, _ = tx(c, "00B2093020")
     assert data[2:] == "张三丰".encode("gbk").ljust(30, b" ")
@@ -128,16 +142,15 @@ def test_dir_and_df04_log(card: UserCard) -> None:
     fci = ber_decode_one(select_ssse(card))
     dir_sfi = fci.find(0xA5, 0x88).value[0]
     data, status = tx(card, bytes([0, 0xB2, 1, (dir_sfi << 3) | 4, 0]))
-    assert status >> 8 == 0x6C
-    data, status = tx(card, bytes([0, 0xB2, 1, (dir_sfi << 3) | 4, status & 0xFF]))
+    assert status == 0x9000
     assert ber_decode_one(data).find(0x4F).value == DF_AIDS["DF01"]
     aid = DF_AIDS["DF04"]
     tx(card, bytes([0, 0xA4, 4, 0, len(aid)]) + aid)
     assert sw(card, "00B2014400") == 0x6982  # EF08 log: PIN
     assert sw(card, "00B2842800") == 0x6982  # EF05: PIN or RK1DF04
     assert sw(card, verify_apdu("123456")) == 0x9000
-    assert sw(card, "00B2014400") == 0x6C1C  # a 28-byte log record (issue 15 layout)
-    assert sw(card, "00B2034400") == 0x6C1C  # a fresh card: three purchases logged
+    assert sw(card, "00B2014401") == 0x6C1C  # a 28-byte log record (issue 15 layout)
+    assert tx(card, "00B2034400")[1] == 0x9000  # a fresh card: three purchases logged
     assert sw(card, "00B2044400") == 0x6A83  # and nothing after them
     assert tx(card, "00B2842805") == (bytes.fromhex("8403420100"), 0x9000)
     assert sw(card, "00B2863000") == 0x6982  # EF06: PIN *and* key
@@ -186,7 +199,7 @@ def test_update_record_needs_ukssse_and_appends_missing(card: UserCard) -> None:
 
 
 def test_update_record_in_never_writable_cyclic_ef() -> None:
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     select_ssse(c)
     aid = DF_AIDS["DF04"]
     tx(c, bytes([0, 0xA4, 4, 0, len(aid)]) + aid)
@@ -227,7 +240,7 @@ def test_t0_card_answers_fci_through_61xx_and_get_response() -> None:
 
 
 def test_t1_atr_has_right_tck_and_get_response_not_used() -> None:
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     atr = c.atr
     assert atr[:8] == bytes.fromhex("3BED00008131FE45") and len(atr) == 8 + 13 + 1
     x = 0
@@ -270,8 +283,9 @@ def test_bank_application_record_and_firewall(card: UserCard) -> None:
     assert status == 0x9000
     data, status = tx(card, bytes([0, 0xA4, 4, 0, 8]) + UNIONPAY_DEBIT_AID + b"\x00")
     assert status == 0x9000 and ber_decode_one(data).find(0x84).value == UNIONPAY_DEBIT_AID
-    status = sw(card, "00B2010C00")
-    data, status = tx(card, bytes([0, 0xB2, 1, 0x0C, status & 0xFF]))
+    assert sw(card, "00B2010C00") == 0x6A82  # no SFI 1 in the ADF: kiosks read SFI 2
+    data, status = tx(card, "00B2011400")  # issue 9: 00 B2 01 14 00 returns the PAN record
+    assert status == 0x9000
     rec = ber_decode_one(data)
     pan = rec.find(0x5A).value.hex().upper().rstrip("F")
     assert pan.startswith("6214") and len(pan) == 19
@@ -285,7 +299,7 @@ def test_bank_application_record_and_firewall(card: UserCard) -> None:
 
 
 def test_card_without_bank_application() -> None:
-    c = sample_card(3, bank=None)
+    c = sample_card(3, bank=None, t0=False)
     assert sw(c, bytes([0, 0xA4, 4, 0, 8]) + UNIONPAY_DEBIT_AID) == 0x6A82
 
 
@@ -318,7 +332,7 @@ def test_card_block_makes_every_command_6a81(card: UserCard) -> None:
 
 def test_blocks_survive_save_and_load(tmp_path) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(2)
+    c = sample_card(2, t0=False)
     c.save(path)
     c.power_on()
     select_ssse(c)
@@ -333,7 +347,7 @@ def test_blocks_survive_save_and_load(tmp_path) -> None:
 
 def test_read_record_never_writes_the_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     c.save(path)
     writes: list[object] = []
     monkeypatch.setattr("simulator.state.save_json_atomic", lambda *a: writes.append(a))
@@ -351,14 +365,16 @@ def test_in_memory_card_never_touches_disk(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr("simulator.state.save_json_atomic",
                         lambda *a: pytest.fail("in-memory card wrote a file"))
     c = UserCard.in_memory()
-    select_ssse(c)
+    c.power_on()
+    assert tx(c, SELECT_SSSE)[1] & 0xFF00 == 0x6100  # the default card is T=0
+    assert tx(c, "00C000001E")[1] == 0x9000
     assert sw(c, verify_apdu("654321")) == 0x63C5
     assert sw(c, "805E010007123456FF111111") == 0x9000
 
 
 def test_atomic_save_leaves_old_file_on_crash(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     c.save(path)
     before = path.read_bytes()
 
@@ -376,7 +392,7 @@ def test_atomic_save_leaves_old_file_on_crash(tmp_path, monkeypatch: pytest.Monk
 
 def test_file_card_state_roundtrip(tmp_path) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(2)
+    c = sample_card(2, t0=False)
     c.save(path)
     data = json.loads(path.read_text("utf-8"))
     assert data["kind"] == "sscard-user-card" and data["test_only"] is True
@@ -400,7 +416,7 @@ def test_load_rejects_other_files(tmp_path) -> None:
 
 def test_force_block_for_test_cards(tmp_path) -> None:
     path = tmp_path / "card.json"
-    c = sample_card(3)
+    c = sample_card(3, t0=False)
     c.save(path)
     c.force_block(application=True)
     assert sw(UserCard.load(path), SELECT_SSSE) == 0x9303
@@ -415,13 +431,13 @@ def test_select_with_no_data_selects_the_mf(card: UserCard) -> None:
     assert sw(card, "00B2032806") == 0x6A82  # back at the MF: no SFI 5 here
 
 
-def test_bank_records_follow_emv_le_while_ssc_records_need_the_exact_le() -> None:
-    """§9 bank application: Le 00 returns the whole record (as EMV cards do); §4 SSC records
-    answer 6Cxx to anything but the exact Le."""
-    c = sample_card(3)
+def test_bank_records_follow_emv_le_even_on_an_exact_le_card() -> None:
+    """§9 bank application: Le 00 returns the whole record (as EMV cards do), also on a card
+    whose §4 SSC records answer 6Cxx to anything but the exact Le."""
+    c = sample_card(3, t0=False, exact_le=True)
     c.power_on()
     assert c.transmit(bytes.fromhex("00A4040008A00000033301010100"))[-2:] == b"\x90\x00"
-    rec = c.transmit(bytes.fromhex("00B2010C00"))
+    rec = c.transmit(bytes.fromhex("00B2011400"))
     assert rec[-2:] == b"\x90\x00" and rec[0] == 0x70 and len(rec) - 2 == rec[1] + 2
     select_ssse(c)
     assert c.transmit(bytes.fromhex("00B2032800")) == b"\x6c\x06"

@@ -255,7 +255,7 @@ def test_killed_mid_command_leaves_old_or_new_state(
     generation: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "card.json"
-    sample_card(generation).save(path)
+    sample_card(generation, t0=False).save(path)
     log = tmp_path / "child.log"
     fig = Figures()
     for run in range(RUNS // 2):
@@ -269,7 +269,7 @@ def test_simulated_write_sequence_never_raises_counter_without_success(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The reference the tearing runs compare against obeys §6 itself (blocked PIN included)."""
-    start = sample_card(3).state().model_dump(mode="json")
+    start = sample_card(3, t0=False).state().model_dump(mode="json")
     for seed in range(20):
         sim = simulate(start, seed, 10**6, monkeypatch)
         check_simulation_invariant(sim)

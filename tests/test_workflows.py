@@ -16,25 +16,37 @@ import pytest
 from apdu import status
 from apdu.errors import PolicyError
 from apdu.keys import KeySet
-from simulator.samples import sample_personalisation
+from apdu.names import SSSE_NAME
+from apdu.tlv import ber_encode
+from simulator.samples import sample_card, sample_personalisation
 from terminal import pin as pinops
 from terminal.bankhost import LoopbackBankHost
 from terminal.pinblock import PinKey
 from terminal.pinsource import ListPinSource
 from terminal.pinstatus import PinStatus
+from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
 from terminal.workflows import CheckFailed, WorkflowRefused
 from terminal.workflows.activation import BankHostRefused, HolderMismatch, activate
 from terminal.workflows.pharmacy import pharmacy
+from tests.helpers_checks import with_fci, with_state
 from tests.helpers_pin import (
     DISTINCTIVE_NEW,
     DISTINCTIVE_PIN,
     GENERATIONS,
     bench,
+    bench_of,
     card_file,
     run_cli,
 )
 
 PIN, NEW, BANK = DISTINCTIVE_PIN, DISTINCTIVE_NEW, "582047"
+#: the counterfeit of issue 9: its ATR cut to 12 historical bytes (no card factor).
+CUT_ATR = bytes.fromhex("3B680000008653494D534342")
+#: an SSSE FCI announcing SSF33, which no security module here implements.
+SSF33_FCI = ber_encode(0x6F, [
+    ber_encode(0x84, SSSE_NAME),
+    ber_encode(0xA5, ber_encode(0x88, b"\x0b") + ber_encode(0x9F0C, ber_encode(0x86, b"\x02"))),
+])
 
 
 def holder(generation: int):  # type: ignore[no-untyped-def]
@@ -48,38 +60,47 @@ def pan(generation: int) -> str:
 # --- pharmacy -----------------------------------------------------------------------------------
 
 
+#: command APDUs of a pharmacy sale (T=1): read (3 / 5), PIN status, INTERNAL AUTHENTICATE,
+#: VERIFY, SELECT DF04, READ RECORD 84.  A T=0 card adds a GET RESPONSE for the SSSE FCI, the
+#: internal authentication and the DF04 FCI (+3).
+SALE_APDUS = {2: 8, 3: 10}
+T0_EXTRA = 3
+
+
+@pytest.mark.parametrize("t0", [False, True])
 @pytest.mark.parametrize("generation", GENERATIONS)
-def test_pharmacy_sale(generation: int) -> None:
-    with bench(generation, pin=PIN) as b:
+def test_pharmacy_sale(generation: int, t0: bool) -> None:
+    with bench(generation, pin=PIN, t0=t0) as b:
         source = ListPinSource([PIN])
         result = pharmacy(b.session, source)
         h = holder(generation)
         assert (result.name, result.ssn, result.birth_date) == (h.name, h.ssn, h.birth_date)
         assert result.medical_area_code == "420100"
         assert result.pin == "verified" and result.genuine is True
-        # read (15 / 17) + status + internal auth + VERIFY + SELECT DF04 + READ RECORD 84
-        assert result.apdus == {2: 20, 3: 22}[generation]
+        assert result.apdus == SALE_APDUS[generation] + (T0_EXTRA if t0 else 0)
         assert source.remaining == 0
         assert b.observe() == PinStatus("enabled", 6)
         assert json.loads(json.dumps(result.to_json()))["medical_area_code"] == "420100"
+        assert result.warnings == [] and result.notes == []
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_pharmacy_without_an_enabled_pin_asks_nothing(generation: int) -> None:
-    with bench(generation, pin_not_enabled=True) as b:
+    with bench(generation, pin_not_enabled=True, t0=False) as b:
         source = ListPinSource([PIN])
         result = pharmacy(b.session, source)
         assert result.pin == "not_enabled" and result.medical_area_code == "420100"
         assert source.remaining == 1
-        assert result.apdus == {2: 19, 3: 21}[generation]
+        assert result.apdus == SALE_APDUS[generation] - 1
+        assert any(w.startswith("pin_state: ") for w in result.warnings)
 
 
 def test_pharmacy_wrong_pin_stops_before_the_medical_data() -> None:
-    with bench(3, pin=PIN) as b:
+    with bench(3, pin=PIN, t0=False) as b:
         with pytest.raises(status.WrongPin) as info:
             pharmacy(b.session, ListPinSource(["000111", PIN]))
         assert info.value.tries_left == 5
-        assert b.channel.apdu_count == 17 + 3  # no SELECT DF04, no READ RECORD 84
+        assert b.channel.apdu_count == 5 + 3  # no SELECT DF04, no READ RECORD 84
         assert b.observe() == PinStatus("enabled", 5)
 
 
@@ -96,33 +117,75 @@ def test_pharmacy_blocked_pin_fails_the_check_and_is_not_tried() -> None:
         assert b.observe() == PinStatus("blocked", 0)
 
 
-def test_pharmacy_expired_card_stops_the_sale_with_its_reason() -> None:
+def test_pharmacy_sells_to_an_expired_card_with_a_warning_by_default() -> None:
+    """Cards stay in use after their expiry date in many regions (issue 9): a warning."""
+    with bench(2, pin=PIN) as b:
+        result = pharmacy(b.session, ListPinSource([PIN]), today=dt.date(2040, 1, 1))
+        assert any(w.startswith("not_expired: expired on 2034-05-01") for w in result.warnings)
+
+
+def test_a_policy_that_refuses_expired_cards_stops_the_sale_with_its_reason() -> None:
     with bench(2, pin=PIN) as b:
         source = ListPinSource([PIN])
         with pytest.raises(CheckFailed) as info:
-            pharmacy(b.session, source, today=dt.date(2040, 1, 1))
-        assert [name for name, _ in info.value.failures] == ["dates"]
-        assert "dates" in str(info.value)
+            pharmacy(b.session, source, today=dt.date(2040, 1, 1),
+                     policy=SalePolicy().stopping_on("not_expired"))
+        assert [name for name, _ in info.value.failures] == ["not_expired"]
+        assert "expired on 2034-05-01" in str(info.value)
         assert source.remaining == 1  # no PIN asked, no try used
         assert info.value.exit_code == 1
 
 
-def test_pharmacy_refuses_a_counterfeit_card() -> None:
-    with bench(2, pin=PIN, keys=KeySet.counterfeit()) as b:
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_pharmacy_refuses_a_counterfeit_card(generation: int) -> None:
+    with bench(generation, pin=PIN, keys=KeySet.counterfeit()) as b:
+        source = ListPinSource([PIN])
+        with pytest.raises((CheckFailed, WorkflowRefused)) as info:
+            pharmacy(b.session, source)
+        assert source.remaining == 1
+        if generation == 2:
+            assert [name for name, _ in info.value.failures] == ["genuine"]  # type: ignore[attr-defined]
+        else:  # the counterfeit 3.00 card cannot even open EF06 with the issuer's RKSSSE
+            assert "EF06" in str(info.value)
+
+
+@pytest.mark.parametrize("what", ["atr", "algorithm flag"])
+def test_pharmacy_refuses_a_counterfeit_that_prevents_authentication(what: str) -> None:
+    card = sample_card(2, pin=PIN, keys=KeySet.counterfeit())
+    if what == "atr":
+        card = with_state(card, atr=CUT_ATR)
+    else:
+        card = with_fci(card, SSF33_FCI)
+    with bench_of(card) as b:
         source = ListPinSource([PIN])
         with pytest.raises(CheckFailed) as info:
             pharmacy(b.session, source)
         assert [name for name, _ in info.value.failures] == ["genuine"]
+        assert "cannot be performed" in str(info.value)
         assert source.remaining == 1
 
 
-def test_pharmacy_without_a_security_module() -> None:
+def test_pharmacy_without_a_security_module_refuses_by_default() -> None:
     with bench(2, sam=None, pin=PIN) as b:
-        result = pharmacy(b.session, ListPinSource([PIN]))
-        assert result.genuine is None and result.apdus == 19
+        source = ListPinSource([PIN])
+        with pytest.raises(CheckFailed) as info:
+            pharmacy(b.session, source)
+        assert [name for name, _ in info.value.failures] == ["genuine"]
+        assert "no security module" in str(info.value) and "--no-genuine-required" in str(
+            info.value
+        )
+        assert source.remaining == 1
+
+
+def test_pharmacy_without_a_security_module_when_the_policy_says_so() -> None:
+    with bench(2, sam=None, pin=PIN, t0=False) as b:
+        result = pharmacy(b.session, ListPinSource([PIN]),
+                          policy=SalePolicy(require_genuine=False))
+        assert result.genuine is None and result.apdus == SALE_APDUS[2] - 1
+        assert result.notes == [NOT_CHECKED_BY_POLICY]
     with bench(3, sam=None, pin=PIN) as b:
         with pytest.raises(WorkflowRefused, match="EF06"):
-            pharmacy(b.session, ListPinSource([PIN]))
+            pharmacy(b.session, ListPinSource([PIN]), policy=SalePolicy(require_genuine=False))
 
 
 def test_pharmacy_on_a_t0_card() -> None:
@@ -154,7 +217,7 @@ def test_activation(generation: int, fmt: int) -> None:
         # the PAN in full only in the host message
         assert pan(generation) not in json.dumps(result.to_json()) + repr(result)
         assert result.masked_pan == pan(generation)[:6] + "*" * 9 + pan(generation)[-4:]
-        assert result.apdus == {2: 22, 3: 24}[generation]
+        assert result.apdus == {2: 14, 3: 16}[generation]  # T=0 (T=1: 10 / 12)
         # the card: new social security PIN in force, counter full
         assert b.observe() == PinStatus("enabled", 6)
         assert pinops.verify(b.session, NEW.encode()).verified
@@ -256,16 +319,26 @@ def card(tmp_path: Path) -> str:
     return str(card_file(tmp_path / "card.json", 3))
 
 
-def test_cli_pharmacy(card: str) -> None:
-    r = run_cli(["pharmacy", "--sim", card, "--pin-stdin"], "123456\n")
+def test_cli_pharmacy(tmp_path: Path) -> None:
+    card = str(card_file(tmp_path / "c.json", 3, pin=PIN))
+    r = run_cli(["pharmacy", "--sim", card, "--pin-stdin"], f"{PIN}\n")
     assert r.exit_code == 0, r.stderr
     assert "张三丰" in r.stdout and "420100" in r.stdout and "verified" in r.stdout
+    assert "Genuine card         yes" in r.stdout
     r = run_cli(["pharmacy", "--sim", card, "--pin-stdin", "--json"], "000111\n")
     assert r.exit_code == 1
     assert json.loads(r.stdout)["tries_left"] == 5
     assert "5 tries left" in r.stderr
-    r = run_cli(["pharmacy", "--sim", card, "--pin-stdin", "--json"], "123456\n")
+    r = run_cli(["pharmacy", "--sim", card, "--pin-stdin", "--json"], f"{PIN}\n")
     assert r.exit_code == 0 and json.loads(r.stdout)["medical_area_code"] == "420100"
+
+
+def test_cli_pharmacy_policy_switches(tmp_path: Path) -> None:
+    card = str(card_file(tmp_path / "c.json", 2, pin=PIN))
+    r = run_cli(["pharmacy", "--sim", card, "--pin-stdin", "--refuse-expired"], f"{PIN}\n")
+    assert r.exit_code == 0, r.stderr  # not expired: the switch changes nothing
+    r = run_cli(["pharmacy", "--sim", card, "--pin-stdin", "--stop-on", "nonsense"], f"{PIN}\n")
+    assert r.exit_code == 2
 
 
 def test_cli_activate(card: str, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ Every command that talks to a card (``read``, ``check``, ``status``, ``pin ...``
     --json               machine output (a documented, stable schema)
     --trace              the APDU trace on stderr, PIN data redacted (apdu.redact)
     --wait SECONDS       wait that long for a card (a spinner on stderr when it is a TTY)
+    --read-strategy S    auto (default), by-tag or multi-record (terminal.reading)
 
 Use in a command (the options arrive collapsed into one :class:`CardOptions` argument)::
 
@@ -30,7 +31,9 @@ The security module (card-profile §7, §11), by a table of choices rather than 
 ``--psam`` / ``--psam-reader`` / ``--keys`` pick one explicitly (at most one of them); otherwise
 ``--sim`` gets the software SAM holding the published TEST keys (so a simulated 3.00 card reads
 with no options) and ``--reader`` gets none (a 3.00 card still yields EF05 and the read says that
-EF06 needs a SAM).  The terminal never imports the simulator: ``--sim`` is hosted by
+EF06 needs a SAM).  Without a security module every command says so on stderr (``sscard: note:
+no security module (SAM): the card's genuineness is unverified``): issue 9, fail closed.
+The terminal never imports the simulator: ``--sim`` is hosted by
 :func:`drivers.open.open_reader`.
 """
 
@@ -51,6 +54,8 @@ from apdu.errors import UsageError
 from drivers.base import Reader
 from drivers.channel import CardChannel
 from drivers.open import open_reader
+from terminal.genuine import NO_SAM
+from terminal.reading import READ_STRATEGIES
 from terminal.sam.base import SecurityModule
 from terminal.session import CardSession
 
@@ -72,6 +77,7 @@ class CardOptions:
     json: bool = False
     trace: bool = False
     wait: float | None = None
+    read_strategy: str = "auto"
 
     @property
     def sim_target(self) -> bool | Path | None:
@@ -81,7 +87,9 @@ class CardOptions:
         return True if self.sim == SAMPLE else Path(self.sim)
 
 
-_OPTION_NAMES = ("reader", "sim", "psam", "psam_reader", "keys", "json", "trace", "wait")
+_OPTION_NAMES = (
+    "reader", "sim", "psam", "psam_reader", "keys", "json", "trace", "wait", "read_strategy",
+)
 
 
 def card_options(func: F) -> F:
@@ -123,6 +131,12 @@ def card_options(func: F) -> F:
         click.option(
             "--wait", "wait", metavar="SECONDS", type=click.FloatRange(min=0), default=None,
             help="Wait up to SECONDS for a card to be inserted.",
+        ),
+        click.option(
+            "--read-strategy", "read_strategy", type=click.Choice(READ_STRATEGIES),
+            default="auto", show_default=True,
+            help="How EF05/EF06 are read: all records in one READ RECORD (P2=05) when the card "
+            "allows (auto), always by tag, or always multi-record.",
         ),
     ]
     decorated: Callable[..., Any] = wrapper
@@ -244,4 +258,6 @@ def open_session(opts: CardOptions) -> Iterator[CardSession]:
         if tracer is not None and hasattr(tracer, "atr"):
             tracer.atr(reader.atr)  # the trace then replays (drivers.replay)
         channel = CardChannel(reader, tracer=tracer)
-        yield CardSession(channel, sam=sam)
+        if sam is None:
+            click.echo(f"sscard: note: {NO_SAM}", err=True)
+        yield CardSession(channel, sam=sam, read_strategy=opts.read_strategy)

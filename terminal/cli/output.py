@@ -29,7 +29,21 @@ MARKERS: dict[str, tuple[str, str]] = {
     "skip": ("SKIP", "bright_black"),
 }
 
-VERDICT_COLOURS = {"activated": "green", "not_activated": "yellow", "blocked": "red"}
+VERDICT_COLOURS = {
+    "activated": "green",
+    "not_activated": "yellow",
+    "blocked": "red",
+    "unverified": "yellow",
+    "counterfeit": "red",
+}
+#: the check report's verdict -> (word, colour).
+CHECK_VERDICTS = {"ok": ("OK", "green"), "failed": ("FAILED", "red"),
+                  "unverified": ("UNVERIFIED", "yellow")}
+INITIAL_PIN_TEXT = {
+    "unknown": "unknown (not probed: --probe-initial-pin tells, using a try if it was changed)",
+    "still_set": "still set (123456): the holder must change it before a sale",
+    "changed": "changed",
+}
 
 
 def width(text: str) -> int:
@@ -123,10 +137,11 @@ def checks_table(report: CheckReport) -> str:
     rows = [(marker(c.status), c.name, c.detail) for c in report.checks]
     counts = {s: sum(1 for c in report.checks if c.status == s) for s in MARKERS}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    verdict = click.style("OK", fg="green", bold=True) if report.ok else click.style(
-        "FAILED", fg="red", bold=True
-    )
-    return f"{table(rows, ('result', 'check', 'detail'))}\n\n{verdict}: {summary}"
+    word, colour = CHECK_VERDICTS[report.verdict]
+    verdict = click.style(word, fg=colour, bold=True)
+    lines = [f"{table(rows, ('result', 'check', 'detail'))}\n\n{verdict}: {summary}"]
+    lines += [f"not proved: {what}" for what in report.unproved]
+    return "\n".join(lines)
 
 
 def status_table(status: ActivationStatus) -> str:
@@ -135,14 +150,17 @@ def status_table(status: ActivationStatus) -> str:
     )
     tries = "-" if status.tries_left is None else str(status.tries_left)
     bank = {True: "present", False: "absent", None: "not checked"}[status.bank_application]
+    genuine = {True: "yes (internal authentication)", False: "NO", None: "unverified"}
     rows = [
         ("verdict", verdict),
+        ("genuine", genuine[status.genuine]),
         ("PIN", _show(status.pin).replace("_", " ")),
         ("tries left", tries),
         ("application blocked", "yes" if status.application_blocked else "no"),
         ("card blocked", "yes" if status.card_blocked else "no"),
         ("expired", "yes" if status.expired else "no"),
         ("bank application", bank),
+        ("initial PIN", INITIAL_PIN_TEXT[status.initial_pin]),
     ]
     reasons = "\n".join(f"  - {r}" for r in status.reasons)
     return f"{table(rows)}\nreasons:\n{reasons}" if reasons else table(rows)

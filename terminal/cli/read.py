@@ -3,15 +3,20 @@
 - ``readers``: the PC/SC readers with their index and whether a card is present.
 - ``read``: the card's data (card-profile §12): a table, JSON (the schema of
   :mod:`terminal.models`) or the national ``iReadCardBas`` line (``--format national``).
-- ``check``: the holder's data and every check of :mod:`terminal.checks`; exit 0 when nothing
-  failed, 1 when a check failed, 2 for usage or I/O errors.
-- ``status``: the activation status of :mod:`terminal.activation`.
+- ``check``: the holder's data and every check of :mod:`terminal.checks`; exit 0 only for the
+  verdict ``ok``; 1 for ``failed`` (a check failed) and ``unverified`` (nothing failed, but the
+  card's genuineness or the holder's data was not proved: a line says what); 2 for usage or I/O.
+- ``status``: the activation status of :mod:`terminal.activation`; ``--probe-initial-pin`` asks
+  the card once whether the initial PIN 123456 is still set
+  (:func:`terminal.pin.probe_initial_pin`).
 
 JSON schemas (stable; keys are only ever added):
 
 - ``read --json``: :meth:`terminal.models.CardRead.to_json`.
-- ``check --json``: ``{"ok": bool, "checks": [{"name", "status", "detail"}], "card": <read>,
-  "apdus": int}`` (``card`` is null when the card or application is blocked).
+- ``check --json``: ``{"ok": bool, "verdict": "ok"|"failed"|"unverified", "unproved": [str],
+  "genuine": bool|null, "checks": [{"name", "status", "detail"}], "card": <read>, "apdus": int}``
+  (``ok`` is true only for the verdict ``ok``; ``card`` is null when the card or application is
+  blocked).
 - ``status --json``: :meth:`terminal.activation.ActivationStatus.to_json` plus ``apdus``.
 
 Errors are raised as :class:`apdu.errors.SSCardError` subclasses; the ``sscard`` group prints one
@@ -23,9 +28,13 @@ from __future__ import annotations
 import click
 
 from apdu.errors import NoCardError, TransportError
+from terminal import pin as pinops
+from terminal.activation import decide
 from terminal.cli.options import CardOptions, card_options, open_session
 from terminal.cli.output import card_table, checks_table, echo_json, status_table, table
 from terminal.inspect import inspect_card
+from terminal.models import national_terminal_number
+from terminal.pinstatus import PinStatus
 from terminal.reading import read_card
 
 FORMATS = ("table", "json", "national")
@@ -74,13 +83,20 @@ def readers(as_json: bool) -> None:
     "--format", "fmt", type=click.Choice(FORMATS), default=None,
     help="table (default), json, or national (the iReadCardBas line).",
 )
-@click.option("--terminal-number", default="", help="终端机编号 for --format national.")
+@click.option(
+    "--terminal-number", default=None,
+    help="终端机编号 for --format national (default: the PSAM's, else 000000000000).",
+)
 @click.option("--device-number", default="", help="终端设备号 for --format national.")
-def read(opts: CardOptions, fmt: str | None, terminal_number: str, device_number: str) -> None:
+def read(
+    opts: CardOptions, fmt: str | None, terminal_number: str | None, device_number: str
+) -> None:
     """Read the card's issuer and holder data (card-profile §12)."""
     fmt = fmt or ("json" if opts.json else "table")
     with open_session(opts) as session:
         card = read_card(session)
+        if terminal_number is None:
+            terminal_number = national_terminal_number(session.sam)
     if fmt == "json":
         echo_json(card.to_json())
     elif fmt == "national":
@@ -93,13 +109,18 @@ def read(opts: CardOptions, fmt: str | None, terminal_number: str, device_number
 @card_options
 @click.pass_context
 def check(ctx: click.Context, opts: CardOptions) -> None:
-    """Read the card and run every check; exit 1 when a check fails."""
+    """Read the card and run every check; exit 0 only when the verdict is OK.
+
+    Exit 1 when a check failed, and when nothing failed but the card's genuineness or the
+    holder's data could not be proved (verdict UNVERIFIED).
+    """
     with open_session(opts) as session:
         found = inspect_card(session, checks=True, status=False)
     report = found.checks
     assert report is not None
     if opts.json:
         out = report.to_json()
+        out["genuine"] = found.genuine
         out["card"] = found.card.to_json() if found.card is not None else None
         out["apdus"] = found.apdus
         echo_json(out)
@@ -110,19 +131,47 @@ def check(ctx: click.Context, opts: CardOptions) -> None:
             click.echo("\n".join(f"note: {n}" for n in found.notes))
         click.echo()
         click.echo(checks_table(report))
-    if not report.ok:
+    if report.verdict != "ok":
         ctx.exit(1)
 
 
 @click.command()
 @card_options
-def status(opts: CardOptions) -> None:
-    """Is the card activated?  PIN state, blocks, expiry and bank application, from the chip."""
+@click.option(
+    "--probe-initial-pin", "probe", is_flag=True,
+    help="Ask the card whether the initial PIN 123456 is still set: ONE VERIFY 123456, which "
+    "uses a try if the PIN was changed (refused with 2 or fewer tries left).",
+)
+def status(opts: CardOptions, probe: bool) -> None:
+    """Is the card activated?  Genuineness, PIN state, blocks, expiry and bank application."""
     with open_session(opts) as session:
         found = inspect_card(session, checks=False, status=True)
-    result = found.status
-    assert result is not None
+        result = found.status
+        assert result is not None
+        apdus = found.apdus
+        if probe and found.card is not None and found.pin is not None:
+            tries = found.pin.tries_left or 0
+            if found.pin.state == "enabled" and tries >= pinops.PROBE_MIN_TRIES:
+                click.echo(f"sscard: note: {pinops.PROBE_CAVEAT}", err=True)
+            before = session.channel.apdu_count
+            if found.bank_application is not None:
+                session.select_ssse()  # the bank step left the SSSE (§9)
+            probed = pinops.probe_initial_pin(session, known_status=found.pin)
+            apdus += session.channel.apdu_count - before
+            pin_after = (
+                PinStatus("enabled", probed.tries_left) if found.pin.state == "enabled"
+                else found.pin
+            )
+            result = decide(
+                found.card, pin_after,
+                application_blocked=found.application_blocked,
+                card_blocked=found.card_blocked,
+                bank_application=found.bank_application,
+                genuine=found.genuine,
+                genuine_detail=found.genuine_detail,
+                initial_pin=probed.initial_pin,
+            )
     if opts.json:
-        echo_json({**result.to_json(), "apdus": found.apdus})
+        echo_json({**result.to_json(), "apdus": apdus})
     else:
         click.echo(status_table(result))

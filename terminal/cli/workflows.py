@@ -1,9 +1,15 @@
 """``sscard pharmacy`` and ``sscard activate``: the two terminal workflows of issue 5.
 
-Both take the shared card options (:mod:`terminal.cli.options`) and ``--pin-stdin``; the card
-session is released whatever happens.  Exit codes: 0 success; 1 refused (a failed check, a holder
-mismatch, a wrong or blocked PIN with the tries left, a weak new PIN, the bank host's refusal);
-2 usage.
+Both take the shared card options (:mod:`terminal.cli.options`), ``--pin-stdin`` and the sale
+policy switches (:class:`terminal.policy.SalePolicy`): ``--no-genuine-required`` (a counter with
+no security module says so; the result then shows "genuineness not checked (policy)"),
+``--refuse-expired``, ``--stop-on CHECK`` (a warning of CHECK refuses), and for the pharmacy
+``--accept-initial-pin`` / ``--change-initial-pin`` (the initial PIN 123456 entered for a sale is
+refused before any VERIFY by default: national code −35; with ``--change-initial-pin`` the holder
+changes it right there and the sale continues).  The card session is released whatever happens.
+Exit codes: 0 success; 1 refused (a failed check, a card not proved genuine, the initial PIN, a
+holder mismatch, a wrong or blocked PIN with the tries left, a weak new PIN, the bank host's
+refusal); 2 usage.
 
 ``activate`` sends the bank PIN block to the built-in LOOPBACK bank host (TEST: it deciphers the
 block with the same TEST key to check it, and keeps nothing); a real bank host plugs in through
@@ -15,17 +21,64 @@ never printed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from apdu.errors import SSCardError
+from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options, open_session
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource
+from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
 
 SEX_TEXT = {"1": "male", "2": "female", "9": "unspecified"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def sale_policy_options(func: F) -> F:
+    """The :class:`SalePolicy` switches; the command receives ``sale_policy: SalePolicy``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stop_on = list(kwargs.pop("stop_on"))
+        if kwargs.pop("refuse_expired"):
+            stop_on.append("not_expired")
+        policy = SalePolicy(
+            require_genuine=not kwargs.pop("no_genuine_required")
+        ).stopping_on(*stop_on)
+        return func(*args, sale_policy=policy, **kwargs)
+
+    options = [
+        click.option(
+            "--no-genuine-required", is_flag=True,
+            help="This counter has no security module: sell without proving the card genuine "
+            "(shown as 'genuineness not checked (policy)').",
+        ),
+        click.option("--refuse-expired", is_flag=True, help="Refuse an expired card."),
+        click.option(
+            "--stop-on", "stop_on", multiple=True, metavar="CHECK", type=click.Choice(list(CHECKS)),
+            help="Refuse when CHECK warns (repeatable).",
+        ),
+    ]
+    decorated: Callable[..., Any] = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[return-value]
+
+
+def _genuine_text(genuine: bool | None, notes: list[str]) -> str:
+    if genuine is True:
+        return "yes"
+    if genuine is False:
+        return "NO"
+    if NOT_CHECKED_BY_POLICY in notes:
+        return "not checked (policy)"
+    return "unverified"
 
 
 def _table(rows: list[tuple[str, object]]) -> list[str]:
@@ -40,12 +93,42 @@ def _date(value: dt.date | None) -> str:
 @click.command("pharmacy")
 @card_options
 @pin_source_option
-def pharmacy(opts: CardOptions, pin_source: PinSource) -> None:
-    """Pharmacy purchase: read, check, PIN (asks: PIN), medical area code."""
+@sale_policy_options
+@click.option(
+    "--accept-initial-pin", is_flag=True,
+    help="Let the initial PIN 123456 verify a sale (refused by default: national code -35).",
+)
+@click.option(
+    "--change-initial-pin", is_flag=True,
+    help="When the holder enters the initial PIN, change it right there (asks the new PIN "
+    "twice) and go on with the sale.",
+)
+@policy_options
+def pharmacy(
+    opts: CardOptions,
+    pin_source: PinSource,
+    sale_policy: SalePolicy,
+    accept_initial_pin: bool,
+    change_initial_pin: bool,
+    policy: PinPolicy,
+) -> None:
+    """Pharmacy purchase: read, check, PIN (asks: PIN), medical area code.
+
+    The initial PIN 123456 is refused before any VERIFY (no try lost) unless
+    --accept-initial-pin; --change-initial-pin asks: PIN, new PIN, new PIN again.
+    """
+    from dataclasses import replace
+
     from terminal.workflows.pharmacy import pharmacy as run
 
+    if accept_initial_pin:
+        sale_policy = replace(sale_policy, refuse_initial_pin=False)
     with refusals(opts), open_session(opts) as session:
-        result = run(session, pin_source)
+        result = run(
+            session, pin_source, policy=sale_policy, change_initial_pin=change_initial_pin,
+            pin_policy=policy,
+        )
+    pin_text = {"verified": "verified", "not_enabled": "not enabled (nothing to verify)"}
     rows: list[tuple[str, object]] = [
         ("Name", result.name),
         ("Social security no.", result.ssn),
@@ -53,8 +136,9 @@ def pharmacy(opts: CardOptions, pin_source: PinSource) -> None:
         ("Birth date", _date(result.birth_date)),
         ("Card number", result.card_number),
         ("Medical area code", result.medical_area_code),
-        ("PIN", "verified" if result.pin == "verified" else "not enabled (nothing to verify)"),
-        ("Genuine card", {True: "yes", False: "NO", None: "not checked (no SAM)"}[result.genuine]),
+        ("PIN", pin_text.get(result.pin, result.pin)
+         + (" (initial PIN changed)" if result.initial_pin_changed else "")),
+        ("Genuine card", _genuine_text(result.genuine, result.notes)),
         ("APDUs", result.apdus),
     ]
     lines = _table(rows) + [f"warning: {w}" for w in result.warnings]
@@ -70,6 +154,7 @@ def _pin_key(path: str | None, fmt: int) -> Any:
 @click.command("activate")
 @card_options
 @pin_source_option
+@sale_policy_options
 @policy_options
 @click.option("--name", "clerk_name", required=True, help="The holder's name, from the ID card.")
 @click.option(
@@ -84,14 +169,20 @@ def _pin_key(path: str | None, fmt: int) -> Any:
     "--format", "fmt", type=click.Choice(["0", "4"]), default="0", show_default=True,
     help="ISO 9564 PIN block format: 0 (3DES) or 4 (SM4).",
 )
+@click.option(
+    "--bank-gpo", is_flag=True,
+    help="Read the bank PAN the EMV way (GET PROCESSING OPTIONS and the AFL).",
+)
 def activate(
     opts: CardOptions,
     pin_source: PinSource,
+    sale_policy: SalePolicy,
     policy: PinPolicy,
     clerk_name: str,
     clerk_id_number: str,
     bank_key: str | None,
     fmt: str,
+    bank_gpo: bool,
 ) -> None:
     """Bank activation kiosk: match the holder, set the bank PIN, change the social security PIN.
 
@@ -115,6 +206,8 @@ def activate(
                 policy=policy,
                 pin_key=key,
                 fmt=number,
+                sale_policy=sale_policy,
+                bank_gpo=bank_gpo,
             )
     except SSCardError as exc:
         for note in getattr(exc, "__notes__", []):

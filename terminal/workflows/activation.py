@@ -3,7 +3,8 @@
 The card's life (§9): it is activated at the card-making bank, where the bank function's PIN is
 set, and the social security PIN is changed from the initial one.  The kiosk does both:
 
-1. read and check the card (§12; a failed check refuses: :class:`CheckFailed`);
+1. read and check the card (§12); the counter's :class:`terminal.policy.SalePolicy` decides what
+   refuses (default: a failed check, or a card not proved genuine: :class:`CheckFailed`);
 2. match the holder against the ID data the clerk entered (name and ID number, from the holder's
    identity card): a mismatch refuses (:class:`HolderMismatch`) before any PIN is asked;
 3. read the bank application's PAN (§9; masked everywhere except the host message);
@@ -20,12 +21,12 @@ set, and the social security PIN is changed from the initial one.  The kiosk doe
 PIN entry order (what ``--pin-stdin`` reads, one per line): new bank PIN, new bank PIN again,
 current social security PIN, new social security PIN, new social security PIN again.
 
-Command APDUs (2.x card, software SAM): read 15, PIN status 1, internal authentication 1, SELECT
-bank ADF 1, the bank record 2 on the sample card (:func:`terminal.bank.read_bank_record` asks
-with Le 00 and the card's ``6Cxx`` costs one re-send), SELECT SSSE again 1 (the bank selection
-left the SSSE, §9), CHANGE PIN 1, PIN status 1 = 23 (3.00: 25).  The protocol minimum (read,
-SELECT bank, one READ RECORD with the exact Le, SELECT SSSE, CHANGE PIN) is 19 / 21; the two
-status queries and the internal authentication are kept for the reasons given in
+Command APDUs (2.x card, T=1, software SAM): read 3, PIN status 1, internal authentication 1,
+SELECT bank ADF 1, the bank record 1 (record 1 of SFI 2, Le 00: the EMV application answers at
+once, §9), SELECT SSSE again 1 (the bank selection left the SSSE, §9), CHANGE PIN 1, PIN status
+1 = 10 (3.00: 12; a T=0 card adds a GET RESPONSE for each FCI and the internal authentication).
+The protocol minimum (read, SELECT bank, one READ RECORD, SELECT SSSE, CHANGE PIN) is 7 / 9;
+the two status queries and the internal authentication are kept for the reasons given in
 :mod:`terminal.workflows.pharmacy` and to prove the result.
 """
 
@@ -39,12 +40,13 @@ from typing import Any
 from apdu.errors import SSCardError
 from terminal import pin as pinops
 from terminal.activation import ActivationStatus, activation_status
-from terminal.bank import mask_pan, read_bank_record, select_bank
+from terminal.bank import mask_pan, read_bank_record, read_bank_record_via_gpo, select_bank
 from terminal.bankhost import BankHost, BankHostResult
 from terminal.pinblock import PinKey, encrypt_pin_block
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource, wipe
 from terminal.pinstatus import pin_status
+from terminal.policy import SalePolicy
 from terminal.session import CardSession
 from terminal.workflows import WorkflowRefused
 from terminal.workflows.pharmacy import read_checked
@@ -128,10 +130,15 @@ def activate(
     pin_key: PinKey | None = None,
     fmt: int = 0,
     today: dt.date | None = None,
+    sale_policy: SalePolicy | None = None,
+    bank_gpo: bool = False,
 ) -> ActivationResult:
     """Run the activation workflow on an open session (see the module docstring for the steps).
 
-    ``pin_key`` is the terminal PIN key (TEST; default :meth:`PinKey.test` for ``fmt``).
+    ``pin_key`` is the terminal PIN key (TEST; default :meth:`PinKey.test` for ``fmt``);
+    ``sale_policy`` decides which check results refuse (default :class:`SalePolicy`);
+    ``bank_gpo`` reads the PAN the EMV way (GET PROCESSING OPTIONS and the AFL, +1 APDU) instead
+    of record 1 of SFI 2.
     """
     policy = policy or PinPolicy()
     key = pin_key or PinKey.test(fmt)
@@ -139,7 +146,7 @@ def activate(
     start = channel.apdu_count
 
     # 1. read and check
-    checked = read_checked(session, today=today)
+    checked = read_checked(session, today=today, policy=sale_policy)
     card, st, warnings = checked.card, checked.pin, checked.warnings
     # 2. the holder is the person in front of the clerk
     holder = checked.holder
@@ -147,7 +154,7 @@ def activate(
     # 3. the bank application and its PAN
     if not select_bank(channel):
         raise WorkflowRefused("this card has no bank application to activate")
-    record = read_bank_record(channel)
+    record = read_bank_record_via_gpo(channel) if bank_gpo else read_bank_record(channel)
     # the bank selection left the SSSE (§9): back to it at once, whatever happens next
     session.select_ssse()
     # 4. the new bank PIN, as a PIN block, to the bank host
@@ -178,7 +185,10 @@ def activate(
         raise
     # 6. the card now reads as activated
     after = pin_status(channel)
-    final = activation_status(session, card, after, bank_application=True, today=today)
+    final = activation_status(
+        session, card, after, bank_application=True, today=today,
+        genuine=checked.genuine, genuine_detail=checked.genuine_detail,
+    )
     return ActivationResult(
         name=holder.name,
         ssn=holder.ssn,
@@ -187,6 +197,6 @@ def activate(
         pin_block_format=fmt,
         ss_pin_changed=True,
         status=final,
-        warnings=warnings,
+        warnings=warnings + checked.notes,
         apdus=channel.apdu_count - start,
     )

@@ -9,24 +9,33 @@ Steps and command APDUs (software SAM; a PSAM adds APDUs on its own reader only)
 ======================================  ====  ====
 step                                    2.x   3.00
 ======================================  ====  ====
-read (§12: SELECT SSSE, EF05, [auth], EF06)   15    17
+read (§12: SELECT SSSE, EF05, [auth], EF06)   3     5     (15 / 17 by tag: terminal.reading)
 PIN status (empty VERIFY, no try, §6)   1     1
 genuine card (INTERNAL AUTHENTICATE)    1     1     (only with a security module)
 VERIFY (only when the PIN is enabled)   1     1
 SELECT DF04 by AID                      1     1
 READ RECORD tag 84 via SFI 5, exact Le  1     1
-total                                   20    22
+total                                   8     10
 ======================================  ====  ====
 
+A T=0 card (every real card seen, and the simulator's default) adds one GET RESPONSE for each
+answer to a command that carries data: the SSSE FCI, INTERNAL AUTHENTICATE, the DF04 FCI (+3).
+
 The protocol minimum for "identity + area code after the PIN" is the same list without the
-status query and the internal authentication (18 / 20): the status query is kept because a
+status query and the internal authentication (6 / 8): the status query is kept because a
 blocked PIN must be reported, not tried, and a not-enabled PIN must not be asked for (§6); the
 internal authentication because a copied card must not pay (§7.5).
 
-A failed check stops the sale with its reason (:class:`terminal.workflows.CheckFailed`); a wrong
-PIN raises :class:`apdu.status.WrongPin` with the tries left and is never retried; a blocked PIN
-fails the ``pin_state`` check before any PIN is asked.  The caller owns the card session and
-releases it whatever happens.
+What stops a sale is the counter's :class:`terminal.policy.SalePolicy` (default: a failed check
+stops it, a warning does not, and the card must be proved genuine): a refusal raises
+:class:`terminal.workflows.CheckFailed` with the reasons.  A wrong PIN raises
+:class:`apdu.status.WrongPin` with the tries left and is never retried; a blocked PIN fails the
+``pin_state`` check before any PIN is asked.  The initial PIN 123456 entered for a sale is
+refused before any VERIFY (:class:`InitialPinRefused`, national code −35, no try lost) unless
+the policy allows it; with ``change_initial_pin=True`` the holder changes it right there (new
+PIN twice, the 123456 just entered as the old one: CHANGE PIN, then VERIFY with the new PIN, +1
+APDU) and the sale continues.  The caller owns the card session and releases it whatever
+happens.
 """
 
 from __future__ import annotations
@@ -41,16 +50,34 @@ from apdu.errors import DataFormatError, ResponseFormatError, TlvError
 from apdu.names import DF_AIDS, SFI_EF05
 from apdu.tlv import simple_record
 from terminal import pin as pinops
-from terminal.checks import run_checks
+from terminal.checks import CheckReport, run_checks
+from terminal.genuine import prove_genuine
 from terminal.models import CardRead, HolderData
-from terminal.pinsource import PinSource
+from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
+from terminal.pinsource import PinSource, wipe
 from terminal.pinstatus import PinStatus, pin_status
+from terminal.policy import INITIAL_PIN_CODE, INITIAL_PIN_TEXT, SalePolicy
 from terminal.reading import read_card
 from terminal.session import CardSession
 from terminal.workflows import CheckFailed, WorkflowRefused
 
 #: DF04 EF05 tag 84: the medical insurance area code (§4 [one source: V2 table 9]).
 AREA_CODE = DF04_EF05[0]
+
+INITIAL_PIN_MESSAGE = (
+    f"the PIN entered is the initial PIN, which cannot be used for a sale (national code "
+    f"{INITIAL_PIN_CODE} {INITIAL_PIN_TEXT}); no PIN try was used. The holder must change it "
+    "first (sscard pharmacy --change-initial-pin, or sscard pin change)"
+)
+
+
+class InitialPinRefused(WorkflowRefused):
+    """The holder entered the initial PIN 123456 for a sale and the policy refuses it (−35).
+
+    Raised before any VERIFY is sent: the holder loses no try.
+    """
+
+    national_code = INITIAL_PIN_CODE
 
 
 @dataclass(frozen=True)
@@ -67,6 +94,10 @@ class PharmacyResult:
     genuine: bool | None
     warnings: list[str] = field(default_factory=list)
     apdus: int = 0
+    #: what the policy let pass without checking (e.g. "genuineness not checked (policy)").
+    notes: list[str] = field(default_factory=list)
+    #: True when the holder changed the initial PIN during this sale.
+    initial_pin_changed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,21 +111,9 @@ class PharmacyResult:
             "genuine": self.genuine,
             "warnings": list(self.warnings),
             "apdus": self.apdus,
+            "notes": list(self.notes),
+            "initial_pin_changed": self.initial_pin_changed,
         }
-
-
-def check_card(
-    session: CardSession, card: CardRead, *, today: dt.date | None, pin: PinStatus
-) -> tuple[bool | None, list[str]]:
-    """Prove the card genuine (INTERNAL AUTHENTICATE, §7.5, when a security module is present:
-    1 APDU) and run the card checks (they send nothing); raise :class:`CheckFailed` on any
-    failure, else return (genuine, the warnings)."""
-    genuine = session.internal_auth() if session.sam is not None else None
-    report = run_checks(session, card, today=today, genuine=genuine, pin=pin)
-    failures = [(c.name, c.detail) for c in report.checks if c.status == "fail"]
-    if failures:
-        raise CheckFailed(failures)
-    return genuine, [f"{c.name}: {c.detail}" for c in report.checks if c.status == "warn"]
 
 
 @dataclass(frozen=True)
@@ -106,14 +125,45 @@ class CheckedCard:
     pin: PinStatus
     genuine: bool | None
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)
+    genuine_detail: str = ""
+    report: CheckReport | None = None
 
 
-def read_checked(session: CardSession, *, today: dt.date | None) -> CheckedCard:
+def check_card(
+    session: CardSession,
+    card: CardRead,
+    *,
+    today: dt.date | None,
+    pin: PinStatus,
+    policy: SalePolicy | None = None,
+) -> CheckedCard:
+    """Prove the card genuine (INTERNAL AUTHENTICATE, §7.5, when a security module is present:
+    1 APDU), run the card checks (they send nothing) and apply the sale policy: raise
+    :class:`CheckFailed` with every reason that stops the sale."""
+    policy = policy or SalePolicy()
+    judged = prove_genuine(session)
+    report = run_checks(
+        session, card, today=today, genuine=judged.proved, pin=pin, genuine_detail=judged.detail
+    )
+    decision = policy.decide(report)
+    if decision.stops:
+        raise CheckFailed(list(decision.stops))
+    assert card.holder is not None
+    return CheckedCard(
+        card, card.holder, pin, judged.proved, list(decision.warnings), list(decision.notes),
+        judged.detail, report,
+    )
+
+
+def read_checked(
+    session: CardSession, *, today: dt.date | None, policy: SalePolicy | None = None
+) -> CheckedCard:
     """Read (§12), require the holder's data, ask the PIN state (no try used) and run the checks.
 
     The first steps of every workflow, in the fewest APDUs: the read, one empty VERIFY and, with
     a security module, one INTERNAL AUTHENTICATE.  Raises :class:`WorkflowRefused` when EF06
-    could not be read and :class:`CheckFailed` when a check fails.
+    could not be read and :class:`CheckFailed` when the policy stops the sale.
     """
     card = read_card(session)
     if card.holder is None:
@@ -122,8 +172,7 @@ def read_checked(session: CardSession, *, today: dt.date | None) -> CheckedCard:
             + ("; ".join(card.notes) or "no security module")
         )
     st = pin_status(session.channel)
-    genuine, warnings = check_card(session, card, today=today, pin=st)
-    return CheckedCard(card, card.holder, st, genuine, warnings)
+    return check_card(session, card, today=today, pin=st, policy=policy)
 
 
 def read_area_code(session: CardSession) -> str:
@@ -143,15 +192,66 @@ def read_area_code(session: CardSession) -> str:
     return code
 
 
+def _change_initial_pin(
+    session: CardSession,
+    initial: bytearray,
+    pin_source: PinSource,
+    pin_policy: PinPolicy,
+    checked: CheckedCard,
+) -> pinops.VerifyResult:
+    """The holder changes the initial PIN just entered (new PIN twice), then VERIFY with it.
+
+    The new PIN is vetted by ``pin_policy`` before anything is sent; the 123456 just entered is
+    the old PIN of CHANGE PIN (a wrong one costs a try, like any wrong entry).
+    """
+    new = pin_source.get(pinops.PROMPT_NEW, confirm=True)
+    try:
+        pinops.change(
+            session, bytearray(initial), bytearray(new), pin_policy,
+            checked.holder.birth_date, known_status=checked.pin,
+        )
+        return pinops.verify(session, bytearray(new), known_status=checked.pin)
+    finally:
+        wipe(new)
+
+
 def pharmacy(
-    session: CardSession, pin_source: PinSource, *, today: dt.date | None = None
+    session: CardSession,
+    pin_source: PinSource,
+    *,
+    today: dt.date | None = None,
+    policy: SalePolicy | None = None,
+    change_initial_pin: bool = False,
+    pin_policy: PinPolicy | None = None,
 ) -> PharmacyResult:
-    """Run the pharmacy workflow on an open session (see the module docstring for the steps)."""
+    """Run the pharmacy workflow on an open session (see the module docstring for the steps).
+
+    ``policy`` decides what stops the sale (default :class:`SalePolicy`); ``change_initial_pin``
+    lets a holder who enters the initial PIN change it right there (``pin_policy`` vets the new
+    one, default :class:`PinPolicy`).
+    """
+    policy = policy or SalePolicy()
     channel = session.channel
     start = channel.apdu_count
-    checked = read_checked(session, today=today)
-    card, st, genuine, warnings = checked.card, checked.pin, checked.genuine, checked.warnings
-    result = pinops.verify(session, pin_source, known_status=st)
+    checked = read_checked(session, today=today, policy=policy)
+    card, st = checked.card, checked.pin
+    changed = False
+    if st.state == "enabled":
+        entry = pin_source.get(pinops.PROMPT_PIN)
+        try:
+            if policy.refuse_initial_pin and same_pin(entry, INITIAL_PIN):
+                if not change_initial_pin:
+                    raise InitialPinRefused(INITIAL_PIN_MESSAGE)
+                result = _change_initial_pin(
+                    session, entry, pin_source, pin_policy or PinPolicy(), checked
+                )
+                changed = True
+            else:
+                result = pinops.verify(session, bytearray(entry), known_status=st)
+        finally:
+            wipe(entry)
+    else:
+        result = pinops.verify(session, pin_source, known_status=st)
     area = read_area_code(session)
     h = checked.holder
     return PharmacyResult(
@@ -162,7 +262,9 @@ def pharmacy(
         card_number=card.issuer.card_number,
         medical_area_code=area,
         pin=result.outcome,
-        genuine=genuine,
-        warnings=warnings,
+        genuine=checked.genuine,
+        warnings=checked.warnings,
         apdus=channel.apdu_count - start,
+        notes=checked.notes,
+        initial_pin_changed=changed,
     )
