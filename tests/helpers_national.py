@@ -14,6 +14,7 @@ from typing import Any
 
 from apdu.crypto import Algorithm
 from apdu.keys import TEST_KEYS, KeySet
+from terminal.models import NO_PSAM_TERMINAL_NUMBER
 from terminal.national.card import CardSource, SourceConfig
 from terminal.national.facade import National, NationalConfig
 from terminal.national.pinentry import PinentryConfig
@@ -26,7 +27,7 @@ CARD_ID = "420100D15600000500000001FFFFFFFF"
 CARD_INFO = f"{CARD_ID}|D2143569X|"
 #: 终端机编号 of the simulated PSAM (simulator/psam.py default).
 PSAM_TERMINAL = "420100000001"
-NO_PSAM_TERMINAL = "000000000000"
+NO_PSAM_TERMINAL = NO_PSAM_TERMINAL_NUMBER
 
 INITIAL = "123456"
 NEW_PIN = "246813"

@@ -200,7 +200,9 @@ def test_initial_pin_is_refused_before_a_try_is_spent(tmp_path: Path, pins: PinQ
         pins.put(f"PIN {INITIAL}")
         assert n.iVerifyPIN(3)[0] == -35
     pins.put(f"PIN {INITIAL}")
-    assert national(src, initial_pin_can_transact=True).iVerifyPIN(3)[0] == 0
+    from terminal.policy import SalePolicy
+
+    assert national(src, policy=SalePolicy(refuse_initial_pin=False)).iVerifyPIN(3)[0] == 0
 
 
 @pytest.mark.parametrize(

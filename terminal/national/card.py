@@ -15,7 +15,7 @@ and keeps this interface:
 ``source.open(contactless) -> OpenCard``       one card powered, inside one PC/SC transaction, the
                                                reader's lock held (one operation at a time per
                                                reader); ``close()`` powers it down
-``source.terminal_number()``                   the PSAM's 终端机编号, or None without a PSAM
+``source.terminal_number()``                   the PSAM's 终端机编号, else ``000000000000``
 ``card.identity()``                            SELECT SSSE + EF05 01/03/07: who the card is
 ``card.read_basic()``                          §12 read with the security module (PSAM route)
 ``card.genuine()``                             INTERNAL AUTHENTICATE through the security module
@@ -65,7 +65,7 @@ from drivers.base import Reader
 from drivers.channel import CardChannel
 from drivers.open import open_reader
 from terminal import pin as pinops
-from terminal.models import CardRead, generation_of
+from terminal.models import CardRead, generation_of, national_terminal_number
 from terminal.national.codes import READER_CONNECTION, NationalError, SamFailure
 from terminal.national.files import KeyRef
 from terminal.pinpolicy import PinPolicy
@@ -623,17 +623,18 @@ class CardSource:
     def reader_names(self) -> list[str]:
         return [slot.name for slot in self._slots.values()]
 
-    def terminal_number(self) -> str | None:
-        """The PSAM's terminal number (EF 0016, §11), or None without a usable PSAM."""
-        if self.security != "psam":
-            return None
-        try:
-            with self._sam_lock:
-                self._security_module()
-                inner = getattr(self._psam, "_inner", None)
-                return getattr(inner, "terminal_number", None)
-        except SamFailure:
-            return None
+    def terminal_number(self) -> str:
+        """终端机编号: the PSAM's (EF 0016, §11), else ``000000000000`` (national-interface §3;
+        the rule is :func:`terminal.models.national_terminal_number`'s)."""
+        inner = None
+        if self.security == "psam":
+            try:
+                with self._sam_lock:
+                    self._security_module()
+                    inner = getattr(self._psam, "_inner", None)
+            except SamFailure:
+                inner = None
+        return national_terminal_number(inner)
 
     def card_present(self, contactless: bool = False) -> bool | None:
         """Whether the reader holds a card now (None when it cannot be told)."""

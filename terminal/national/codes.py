@@ -34,6 +34,7 @@ from apdu.errors import (
     TransportError,
     UsageError,
 )
+from terminal.policy import INITIAL_PIN_CODE, INITIAL_PIN_TEXT
 
 OK = 0
 WRONG_CARD_TYPE = -1
@@ -55,7 +56,7 @@ PIN_CANCELLED = -31
 PIN_TIMEOUT = -32
 PIN_LENGTH = -33
 PIN_MISMATCH = -34
-INITIAL_PIN_REFUSED = -35
+INITIAL_PIN_REFUSED = INITIAL_PIN_CODE  # -35, the sale policy's code (terminal/policy.py)
 NEW_PIN_IS_INITIAL = -36
 HSM_DATA_CHARACTERS = -41
 HSM_DATA_LENGTH = -42
@@ -88,7 +89,7 @@ CODE_TEXTS: dict[int, str] = {
     PIN_TIMEOUT: "密码输入超时",
     PIN_LENGTH: "输入密码长度错",
     PIN_MISMATCH: "两次输入密码不一致",
-    INITIAL_PIN_REFUSED: "初始密码不能交易",
+    INITIAL_PIN_REFUSED: INITIAL_PIN_TEXT,
     NEW_PIN_IS_INITIAL: "不能改为初始密码",
     HSM_DATA_CHARACTERS: "运算数据含非法字符",
     HSM_DATA_LENGTH: "运算数据长度错",

@@ -73,7 +73,6 @@ from terminal.national.fileaddr import (
 )
 from terminal.national.files import PUK, RKSSSE, KeyRef, key_address, read_access, write_access
 from terminal.national.formats import (
-    NO_PSAM_TERMINAL,
     fields,
     hx,
     parse_auth_key,
@@ -92,6 +91,7 @@ from terminal.national.pinentry import (
 from terminal.national.signatures import SIGNATURES
 from terminal.pinpolicy import INITIAL_PIN, card_format_ok, is_digits, is_trivial, same_pin
 from terminal.pinsource import wipe
+from terminal.policy import SalePolicy
 
 Result = tuple[int, tuple[bytes, ...]]
 
@@ -112,8 +112,9 @@ class NationalConfig:
     pinentry: PinentryConfig = field(default_factory=PinentryConfig)
     #: 终端设备号 (empty: no device number, national-interface §3).
     device_number: str = ""
-    #: national -35: the initial PIN 123456 cannot be used at a sale (issue 9's sale policy).
-    initial_pin_can_transact: bool = False
+    #: the counter's sale policy (issue 9): ``refuse_initial_pin`` is national -35, the initial
+    #: PIN 123456 cannot be used at a sale (iVerifyPIN), refused before any try is spent.
+    policy: SalePolicy = field(default_factory=SalePolicy)
     #: a new PIN: exactly this many digits (None: 4..16), never the initial PIN (-36).
     pin_length: int | None = 6
     forbid_trivial: bool = True
@@ -249,7 +250,7 @@ class National:
             raise NationalError(NO_PSAM, "本机配置为加密机方式,请使用_HSM_函数")
 
     def _terminal_number(self) -> str:
-        return self.source.terminal_number() or NO_PSAM_TERMINAL
+        return self.source.terminal_number()
 
     @staticmethod
     def _check_card(ident: Identity, info: CardInfo) -> None:
@@ -291,7 +292,7 @@ class National:
         try:
             if not card_format_ok(pin):
                 raise NationalError(PIN_LENGTH, "密码应为4到16位数字")
-            if sale and not self.config.initial_pin_can_transact and same_pin(pin, INITIAL_PIN):
+            if sale and self.config.policy.refuse_initial_pin and same_pin(pin, INITIAL_PIN):
                 raise NationalError(INITIAL_PIN_REFUSED, "请先修改初始密码")
             card.verify_pin(pin, known)
         finally:

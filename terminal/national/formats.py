@@ -35,9 +35,6 @@ from terminal.national.codes import HSM_DATA_CHARACTERS, HSM_DATA_LENGTH, Nation
 
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 
-#: 终端机编号 when no PSAM is used (national-interface §3).
-NO_PSAM_TERMINAL = "000000000000"
-
 
 def hx(data: bytes) -> str:
     return data.hex().upper()

@@ -49,6 +49,7 @@ from apdu.errors import UsageError
 from terminal.national.card import SourceConfig
 from terminal.national.facade import NationalConfig
 from terminal.national.pinentry import PinentryConfig
+from terminal.policy import SalePolicy
 
 SAMPLE = "sample"
 #: A configuration file is small; anything larger is not one.
@@ -174,7 +175,7 @@ class ServiceConfig(_Strict):
                 display=p.display,
             ),
             device_number=self.service.device_number,
-            initial_pin_can_transact=self.policy.initial_pin_can_transact,
+            policy=SalePolicy(refuse_initial_pin=not self.policy.initial_pin_can_transact),
             pin_length=self.policy.pin_length or None,
             forbid_trivial=self.policy.forbid_trivial,
             step_timeout=self.service.step_timeout,
