@@ -8,6 +8,7 @@ sees only the Step1 text), PIN entry through the scripted pinentry.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from tests.helpers_national import (
     NO_PSAM_TERMINAL,
     OTHER_PIN,
     PSAM_TERMINAL,
+    REPO,
     PinQueue,
     card_file,
     expected_line,
@@ -93,6 +95,28 @@ def test_a_wrong_hsm_answer_is_minus_21_and_powers_the_card_down(tmp_path: Path,
     assert n.iReadCardBas_HSM_Step2(corrupt(basic_key(step1)))[0] == -21
     assert src.counters.active == 0  # the card was closed and the reader freed
     assert n.iReadCardBas_HSM_Step2(basic_key(step1))[0] == -12
+
+
+#: the shape of a real iReadCardBas_HSM_Step1 line (tests/data/real_cards/*-hsm-step1.trace):
+#: deployed libraries may add a 9th field or drop the last "|"; sscard writes exactly 8 fields.
+STEP1_FIELDS = r"\d{6}\|[0-9A-F]{26}\|0[13]\|[0-9A-F]{32}\|[0-9A-F]{16}\|[0-9A-F]{16}\|"
+REAL_STEP1 = re.compile(STEP1_FIELDS + r"[0-9A-F]{16}\|[0-9A-F]{16}")
+OURS_STEP1 = re.compile(STEP1_FIELDS + r"(([0-9A-F]{16}\|){2}|\|\|)")
+
+
+def test_step1_has_the_shape_of_real_step1_lines(tmp_path: Path) -> None:
+    real = []
+    for trace in (REPO / "tests" / "data" / "real_cards").glob("*hsm-step1.trace"):
+        for line in trace.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# data: iReadCardBas_HSM_Step1 line: "):
+                real.append(line.split(": ", 2)[2])
+    assert len(real) >= 2
+    assert all(REAL_STEP1.match(line) for line in real)
+    for gen in GENS:
+        (tmp_path / str(gen)).mkdir()
+        n = national(source(tmp_path / str(gen), gen, "hsm"))
+        assert OURS_STEP1.fullmatch(out(n.iReadCardBas_HSM_Step1(3)))
+        n.close()
 
 
 def test_step2_without_step1_and_out_of_turn(tmp_path: Path) -> None:
@@ -362,6 +386,15 @@ def test_read_reaches_every_file_of_the_card(tmp_path: Path, pins: PinQueue, gen
     assert files[9] == f"DF04EF08:01|{LOG1}|"
     assert files[10] == "DF04EF15:01||"  # an empty record: no items
     assert pins.remaining() == []  # DF04 EF06/EF08 need the PIN whatever iAuthType says
+
+
+def test_read_as_a_real_deployment_addresses_it(tmp_path: Path) -> None:
+    # tests/data/real_cards/fuyang-2.00-ireadcard-ef05.trace: "MF|EF05|01|...|$" and its answer
+    # "MF|EF05|<card id>|3|2.00|<institution>|<issued>|<expires>|<card number>|$"
+    n = national(source(tmp_path, 2, "software"))
+    data = out(n.iReadCard(3, 2, CARD_INFO, "MF|EF05|01|02|03|04|05|06|07|$"))
+    assert data == ("MF|EF05|420100D15600000500000001FFFFFFFF|3|2.00|915600000242010042010001|"
+                    "20240501|20340501|D2143569X|$")
 
 
 def test_read_whole_cyclic_log_and_mismatch(tmp_path: Path, pins: PinQueue) -> None:

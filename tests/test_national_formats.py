@@ -45,6 +45,7 @@ GOOD = [
     ("MFEF06|08|09|0a|0D|$", [FileRef("MFEF06", "SSSE", 0xEF06, items=tuple(
         ItemRef(t) for t in (0x08, 0x09, 0x0A, 0x0D)))]),
     ("ssseef05|01|$", [FileRef("SSSEEF05", "SSSE", 0xEF05, items=(ItemRef(1),))]),
+    ("MF|EF05|01|07|$", [FileRef("MF|EF05", "SSSE", 0xEF05, items=(ItemRef(1), ItemRef(7)))]),
     ("DF04EF08:01$DF04EF08:0A$", [FileRef("DF04EF08", "DF04", 0xEF08, record=1),
                                   FileRef("DF04EF08", "DF04", 0xEF08, record=10)]),
     ("DF04EF08$", [FileRef("DF04EF08", "DF04", 0xEF08, all_records=True)]),

@@ -14,8 +14,10 @@ national-interface §3, with the forms deployed terminal software sends (public 
 - ``DF04EF08$``: every record of a record file (the cyclic transaction log, most recent first).
 - ``SSSEEF08|00|$``: item ``00`` (not a valid SIMPLE-TLV tag, so never an item) is the whole
   content of a transparent file (EF07 fingerprint, EF08 photo); it must be the file's only item.
-- ``MF`` is accepted for ``SSSE`` (deployed software writes ``MFEF05``); the output echoes the
-  file as it was written.  Hex digits may be lower case; the output is upper case.
+- ``MF`` is accepted for ``SSSE`` (deployed software writes ``MFEF05``), and a ``|`` between the
+  application and the EF (``MF|EF05|01|$``: a real 2.00 deployment, tests/data/real_cards/
+  fuyang-2.00-ireadcard-ef05.trace); the output echoes the file as it was written.  Hex digits
+  may be lower case; the output is upper case.
 
 The output mirrors the address with values: ``DF01EF0A|CHN|$``; a record is its items, each
 terminated by ``^``, as one ``|``-terminated field: ``DF04EF08:01|i1^i2^|$``, and a whole record
@@ -45,7 +47,7 @@ from terminal.national.codes import (
 #: Item ``00``: the whole content of a transparent file.
 WHOLE_BINARY = 0x00
 
-_FILEID = re.compile(r"(SSSE|MF|DF[0-9A-F]{2})EF([0-9A-F]{2})", re.IGNORECASE)
+_FILEID = re.compile(r"(SSSE|MF|DF[0-9A-F]{2})\|?EF([0-9A-F]{2})", re.IGNORECASE)
 _ITEM = re.compile(r"([0-9A-F]{2})(?::([0-9A-F]{1,2}))?", re.IGNORECASE)
 _NUMBER = re.compile(r"[0-9A-F]{1,2}", re.IGNORECASE)
 _CARD_ID = re.compile(r"[0-9A-F]{32}", re.IGNORECASE)
