@@ -142,3 +142,11 @@ def test_debian_pinentry_curses_cancel_is_minus_31(tmp_path: Path) -> None:
         assert national.iVerifyPIN(3)[0] == -31
     finally:
         holder.close()
+
+
+def test_the_default_terminal_follows_gnupg(monkeypatch: pytest.MonkeyPatch) -> None:
+    from terminal.national.pinentry import default_tty
+
+    monkeypatch.setenv("GPG_TTY", "/dev/pts/9")
+    monkeypatch.setenv("TERM", "xterm")
+    assert default_tty() == ("/dev/pts/9", "xterm")

@@ -100,6 +100,22 @@ class Requester:
         )
 
 
+def default_tty() -> tuple[str | None, str | None]:
+    """Where a text pinentry shows when the configuration does not say: ``GPG_TTY`` (GnuPG's
+    convention), else the service's own terminal when it runs in one; else nowhere (a graphical
+    pinentry uses the ``DISPLAY``/``WAYLAND_DISPLAY`` it inherits)."""
+    env = os.environ.get("GPG_TTY")
+    if env:
+        return env, os.environ.get("TERM")
+    for fd in (0, 2):
+        try:
+            if os.isatty(fd):
+                return os.ttyname(fd), os.environ.get("TERM")
+        except OSError:
+            continue
+    return None, None
+
+
 @dataclass
 class PinentryConfig:
     """How to run pinentry: the program and its arguments, its timeout, where it shows."""
@@ -139,9 +155,12 @@ class PinentrySession:
         try:
             self._arm(10.0)
             self._expect_ok("greeting")
+            ttyname, ttytype = config.ttyname, config.ttytype
+            if ttyname is None:
+                ttyname, ttytype = default_tty()
             for name, value in (
-                ("ttyname", config.ttyname),
-                ("ttytype", config.ttytype),
+                ("ttyname", ttyname),
+                ("ttytype", ttytype or os.environ.get("TERM")),
                 ("display", config.display),
             ):
                 if value:
