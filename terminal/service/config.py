@@ -21,7 +21,8 @@ are refused with one line naming the key.  Relative paths are relative to the fi
     program = "pinentry"         # pinentry-curses, pinentry-gnome3, pinentry-tty, ...
     args = []
     timeout = 60                 # seconds the holder has (-32 after)
-    # ttyname = "/dev/tty1"      # where pinentry-curses shows; display = ":0" for X11
+    # ttyname = "/dev/tty1"      # where pinentry-curses shows (default: GPG_TTY, else the
+    #                            # service's own terminal); display = ":0" for X11
 
     [policy]
     initial_pin_can_transact = false   # -35 for 123456 at iVerifyPIN
