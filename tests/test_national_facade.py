@@ -485,3 +485,14 @@ def test_facts_of_the_date(tmp_path: Path) -> None:
     # The sample card is valid until 2034-05-01; the national line carries dates as YYYYMMDD.
     line = out(national(source(tmp_path, 3, "software")).iReadCardBas(3))
     assert line.split("|")[8] == "20340501" and dt.date(2034, 5, 1)
+
+
+def test_adapter_authenticates_in_the_current_df_even_before_the_identity(tmp_path: Path) -> None:
+    from terminal.national.files import _key
+
+    src = source(tmp_path, 3, "software")
+    with src.card() as card:
+        card.select_app("DF04")
+        card.external_auth(_key("DF04", "RK1DF04"))  # reads the identity, comes back to DF04
+        record = card.read_item(0xEF05, 0x84, le=5)
+    assert record == bytes.fromhex("8403420100")

@@ -392,8 +392,13 @@ class OpenCard:
         return data
 
     def external_auth(self, key: KeyRef) -> None:
-        """§7.4 through the security module, in the current DF."""
-        self.identity()
+        """§7.4 through the security module, in the current DF (the card's identity, which the
+        diversification needs, is read first if it is not known yet)."""
+        if self._identity is None:
+            app = self._pos.app
+            self.identity()
+            if app is not None and app != "SSSE":
+                self.select_app(app)
         self.session.external_auth(key.name, key.kid)
 
     def external_auth_answer(self, key: KeyRef, cryptogram: bytes, d: bytes) -> None:
