@@ -358,6 +358,7 @@ def test_too_many_clients_are_told_so(tmp_path: Path, pins: PinQueue) -> None:
         second = raw(svc.socket)
         answer = read_answer(second)
         assert answer is not None and "too many clients" in str(answer["error"])
+        assert answer["code"] == -11
         assert closed(second)
         first.close()
         svc.wait_log("client left")  # the service noticed: the place is free again

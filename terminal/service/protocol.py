@@ -21,6 +21,8 @@ size minus the NUL.  A call the service cannot even start (unknown function, wro
 answered the same way with its code (-13, -14) and the text in ``pOutInfo``.  A frame that is not
 a request (too long, too short, not JSON, not an object) is answered once with
 ``{"v":1,"code":-14,"out":[],"error":"..."}`` and the connection is closed; the service stays up.
+A client the service will not serve (another user, too many clients) gets the same form with
+``code`` -11 before the connection is closed.
 Other ops answer ``{"v":1,"code":0,...}`` with their fields, an unknown op ``code`` -13.
 """
 
@@ -152,8 +154,10 @@ def call_answer(code: int, outputs: tuple[bytes, ...]) -> bytes:
     return f'{{"v":{VERSION},"code":{int(code)},"out":[{outs}]}}'.encode("ascii")
 
 
-def error_frame(message: str) -> bytes:
-    return encode({"v": VERSION, "code": BAD_PARAMETER, "out": [], "error": message[:200]})
+def error_frame(message: str, code: int = BAD_PARAMETER) -> bytes:
+    """An error answer: -14 for a frame that is not a request, -11 for a client the service will
+    not serve (another user, too many clients)."""
+    return encode({"v": VERSION, "code": code, "out": [], "error": message[:200]})
 
 
 def failed_call(err: CallError) -> bytes:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from terminal.national.card import CardSource
+from terminal.national.codes import READER_CONNECTION
 from terminal.national.facade import National, NationalConfig
 from terminal.service import protocol
 from terminal.service.protocol import CallError, FrameError
@@ -184,7 +185,8 @@ class Service:
         if uid != os.geteuid():
             self.stats.refused += 1
             log.warning("refused a client of uid %d (pid %d): not this service's user", uid, pid)
-            self._send_quietly(conn, protocol.error_frame("this service belongs to another user"))
+            self._send_quietly(conn, protocol.error_frame(
+                "this service belongs to another user", READER_CONNECTION))
             conn.close()
             return
         with self._lock:
@@ -197,7 +199,7 @@ class Service:
                 busy = False
         if busy:
             log.warning("refused a client (pid %d): %d clients already", pid, self.max_clients)
-            self._send_quietly(conn, protocol.error_frame("too many clients"))
+            self._send_quietly(conn, protocol.error_frame("too many clients", READER_CONNECTION))
             conn.close()
             return
         worker = threading.Thread(
