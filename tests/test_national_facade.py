@@ -496,3 +496,19 @@ def test_adapter_authenticates_in_the_current_df_even_before_the_identity(tmp_pa
         card.external_auth(_key("DF04", "RK1DF04"))  # reads the identity, comes back to DF04
         record = card.read_item(0xEF05, 0x84, le=5)
     assert record == bytes.fromhex("8403420100")
+
+
+def test_no_security_state_passes_from_one_call_to_the_next(tmp_path: Path) -> None:
+    from apdu.status import SecurityStatusNotSatisfied
+
+    src = source(tmp_path, 3, "software")
+    with src.card() as card:
+        card.identity()
+        card.verify_pin(bytearray(b"123456"), card.pin_status())
+        card.select_app("DF04")
+        assert card.read_item(0xEF05, 0x84, le=5) == bytes.fromhex("8403420100")
+    with src.card() as card:  # the simulated card was power-cycled in between
+        card.identity()
+        card.select_app("DF04")
+        with pytest.raises(SecurityStatusNotSatisfied):
+            card.read_item(0xEF05, 0x84, le=5)

@@ -562,6 +562,14 @@ class OpenCard:
         raise status.RecordNotFound(status.RECORD_NOT_FOUND, commands.INS_UPDATE_RECORD)
 
 
+def _quiet_reset(reader: Reader) -> None:
+    """Power-cycle a held simulated card after a call; a card pulled out has nothing to reset."""
+    try:
+        reader.reset()
+    except SSCardError:
+        pass
+
+
 def _text(raw: bytes | None) -> str | None:
     if raw is None:
         return None
@@ -604,7 +612,8 @@ class CardSource:
         self._counter_lock = threading.Lock()
         contact = _ReaderSlot(self._contact_name())
         if config.sim is not None and config.sim is not False:
-            contact.held = open_reader(sim=config.sim)  # the card file is held for our life
+            contact.held = open_reader(sim=config.sim)
+            contact.held.connect()  # the card file is opened (and held) for the source's life
         self._slots: dict[bool, _ReaderSlot] = {False: contact}
         if config.contactless:
             self._slots[True] = _ReaderSlot(config.contactless)
@@ -676,7 +685,12 @@ class CardSource:
             if reader is None:
                 selector = self.config.contactless if contactless else self.config.reader
                 reader = open_reader(reader=selector, wait=self.config.wait)
-            stack.enter_context(reader)
+                stack.enter_context(reader)  # connect: power the card; disconnect: power down
+            else:
+                # The simulated card stays open (its file held) for the source's life: a reset at
+                # each end is the power cycle, so no security state passes from call to call.
+                reader.reset()
+                stack.callback(_quiet_reset, reader)
             stack.enter_context(reader.transaction())
             return OpenCard(self, reader, stack)
         except BaseException:
