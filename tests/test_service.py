@@ -364,3 +364,25 @@ def test_too_many_clients_are_told_so(tmp_path: Path, pins: PinQueue) -> None:
         svc.wait_log("client left")  # the service noticed: the place is free again
         with svc.client() as c:
             assert c.request({"v": 1, "op": "hello"})["code"] == 0
+
+
+def test_an_internal_error_closes_one_connection_and_nothing_else(tmp_path: Path) -> None:
+    from terminal.national.card import CardSource, SourceConfig
+    from terminal.national.facade import NationalConfig
+    from terminal.service.server import Service
+
+    service = Service(CardSource(SourceConfig(sim=True, security="software")), NationalConfig(),
+                      tmp_path / "s.sock")
+    service.status = lambda: 1 / 0  # type: ignore[assignment,method-assign]  # a bug
+    worker = threading.Thread(target=service.serve_forever, daemon=True)
+    worker.start()
+    try:
+        s = raw(service.path)
+        s.sendall(frame(b'{"v":1,"op":"status"}'))
+        answer = read_answer(s)
+        assert answer is not None and answer["code"] == -13 and closed(s)
+        with ServiceClient(str(service.path)) as c:
+            assert c.call("iReadCardBas", [3])[0] == 0
+    finally:
+        service.shutdown()
+        worker.join(10)

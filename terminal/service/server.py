@@ -247,6 +247,12 @@ class Service:
                 except FrameError as exc:
                     self._frame_error(conn, pid, str(exc))
                     break
+                except Exception as exc:  # noqa: BLE001 - a bug must not take the service down
+                    debug = bool(os.environ.get("SSCARD_DEBUG"))
+                    log.error("client %d: internal error (%s); connection closed",
+                              pid, type(exc).__name__, exc_info=debug)
+                    self._send_quietly(conn, protocol.error_frame("internal error", -13))
+                    break
                 try:
                     conn.sendall(protocol.frame(answer))
                 except OSError:
