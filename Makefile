@@ -96,7 +96,7 @@ bench: install
 	$(BIN)/python -m bench
 
 fuzz: install
-	SSCARD_FUZZ_EXAMPLES=200000 $(BIN)/python -m pytest tests -k fuzz -p no:randomly
+	SSCARD_FUZZ_EXAMPLES=200000 $(BIN)/python -m pytest tests -k fuzz -p no:randomly --timeout=0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info

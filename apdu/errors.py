@@ -132,3 +132,11 @@ class PinPadRefused(PinPadError):
     """``6B80``: the pad's firmware refused the request (a structure it cannot carry out)."""
 
     exit_code = 2
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+class FileError(SSCardError):
+    """A file sscard was given cannot be used: missing, not a regular file, too big, not strict
+    JSON, or not of the expected kind.  The message is one line naming the file and the field."""

@@ -29,8 +29,8 @@ def ssn_check_char(first17: str) -> str:
 
 def ssn_check_ok(ssn: str) -> bool:
     """True when ``ssn`` has 18 characters and a right check character."""
-    if len(ssn) != 18 or not ssn[:17].isdigit():
-        return False
+    if len(ssn) != 18 or not (ssn[:17].isascii() and ssn[:17].isdigit()):
+        return False  # full-width digits are digits to str.isdigit(), never to GB 11643
     return ssn_check_char(ssn[:17]) == ssn[17].upper()
 
 

@@ -13,6 +13,7 @@ bytes; only :meth:`KeySet.to_json` writes them (a key file is meant to hold them
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -39,6 +40,8 @@ KEY_NAMES: tuple[str, ...] = (
 TEST_PREFIX = b"sscard test root "
 COUNTERFEIT_PREFIX = b"sscard counterfeit root "
 _FILE_FORMAT = "sscard-keyset"
+_KEY_FILE_FIELDS = frozenset({"format", "test_only", "label", "keys"})
+_HEX_KEY = re.compile(f"[0-9A-Fa-f]{{{2 * CARD_KEY_LENGTH}}}")
 
 
 class KeySet:
@@ -102,21 +105,35 @@ class KeySet:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> KeySet:
-        """Read :meth:`to_json` output. A file without ``test_only: true`` is accepted (the
+    def from_json(cls, data: Any) -> KeySet:
+        """Read :meth:`to_json` output, strictly: an object with ``keys`` (name -> 32 hex digits,
+        names from :data:`KEY_NAMES`) and optionally ``format`` (``"sscard-keyset"``),
+        ``test_only`` (a boolean) and ``label`` (text); nothing else.  Each problem raises a
+        CryptoError naming the field.  A file without ``test_only: true`` is accepted (the
         project cannot tell real keys from others) but its label is kept, so it shows where it
         came from; repr still says TEST ONLY because this class is for test keys."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("keys"), Mapping):
-            raise CryptoError("key file must be an object with a 'keys' object")
-        label = data.get("label") or "unlabelled TEST keys (from a key file)"
-        if not isinstance(label, str):
-            raise CryptoError("key file 'label' must be a string")
+        if not isinstance(data, Mapping):
+            raise CryptoError("a key file holds one JSON object")
+        extra = sorted(set(data) - _KEY_FILE_FIELDS)
+        if extra:
+            raise CryptoError(f"{extra[0][:40]!r}: not a key file field")
+        if "format" in data and data["format"] != _FILE_FORMAT:
+            raise CryptoError(f"format: must be {_FILE_FORMAT!r}")
+        if "test_only" in data and not isinstance(data["test_only"], bool):
+            raise CryptoError("test_only: must be true or false")
+        label = data.get("label", "unlabelled TEST keys (from a key file)")
+        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+            raise CryptoError("label: must be text of 1 to 200 characters")
+        keys = data.get("keys")
+        if not isinstance(keys, Mapping):
+            raise CryptoError("keys: must be an object of key name -> hex")
         roots: dict[str, bytes] = {}
-        for name, hexkey in data["keys"].items():
-            try:
-                roots[name] = bytes.fromhex(hexkey)
-            except (TypeError, ValueError):
-                raise CryptoError(f"key {name!r} in key file is not hex") from None
+        for name, hexkey in keys.items():
+            if name not in KEY_NAMES:
+                raise CryptoError(f"keys.{name[:40]}: not a key name ({', '.join(KEY_NAMES)})")
+            if not (isinstance(hexkey, str) and _HEX_KEY.fullmatch(hexkey)):
+                raise CryptoError(f"keys.{name}: must be {2 * CARD_KEY_LENGTH} hex digits")
+            roots[name] = bytes.fromhex(hexkey)
         return cls(roots, label)
 
     def __repr__(self) -> str:

@@ -11,6 +11,11 @@ With ``pin_pad`` (a :class:`simulator.pinpad.PinPadFirmware`) the slot is a PIN-
 from its keypad and sends the filled APDU to the powered card (issue 13).  Without one, control
 requests raise :class:`apdu.errors.ControlNotSupported`, as on a reader with no PIN pad.
 
+A slot made from a card file (:meth:`SimulatedReader.from_file`) owns that card: the card holds its
+file's lock from the moment the file is opened until :meth:`SimulatedReader.disconnect` (or
+:meth:`~SimulatedReader.close`), so no other process can use a stale copy of the card meanwhile
+(simulator/store.py); connecting again opens the file again, with whatever state it holds then.
+
 The exchange path is deliberately thin (one attribute test and one call): the whole in-process
 stack must cost at most twice a bare ``card.transmit`` (see ``bench/bench_drivers.py``).  Nothing
 is logged here; tracing is :class:`drivers.channel.CardChannel`'s job, and only when asked.
@@ -52,6 +57,10 @@ class SimulatedReader(Reader):
         #: the PIN-pad firmware of this slot (None: a reader without PIN pad).
         self.pin_pad = pin_pad
         self._card: VirtualCard | None = card
+        #: the card file this slot opened itself (from_file): closed on disconnect, reopened
+        #: on the next connect.
+        self._source: str | PathLike[str] | None = None
+        self._lock_wait: float | None = None
         #: the card powered for the current session (None: not connected, or card pulled out).
         self._live: VirtualCard | None = None
         self._atr: bytes = b""
@@ -63,12 +72,21 @@ class SimulatedReader(Reader):
 
     @classmethod
     def from_file(
-        cls, path: str | PathLike[str], *, pin_pad: PinPadFirmware | None = None
+        cls,
+        path: str | PathLike[str],
+        *,
+        lock_wait: float | None = None,
+        pin_pad: PinPadFirmware | None = None,
     ) -> SimulatedReader:
-        """A slot holding the card saved at ``path`` (a user card or a PSAM file)."""
+        """A slot holding the card saved at ``path`` (a user card or a PSAM file), opened now
+        (a bad or busy file fails here, waiting up to ``lock_wait`` seconds for another holder)."""
         from simulator.loader import load_card
 
-        return cls(load_card(path), name=f"sscard simulator ({path})", pin_pad=pin_pad)
+        reader = cls(
+            load_card(path, wait=lock_wait), name=f"sscard simulator ({path})", pin_pad=pin_pad
+        )
+        reader._source, reader._lock_wait = path, lock_wait
+        return reader
 
     @classmethod
     def sample(
@@ -98,11 +116,16 @@ class SimulatedReader(Reader):
         if live is not None:
             live.power_off()
             self._removed = True
-        self._card = None
+        self._release()
+        self._source = None  # pulled out: the file is no longer this slot's
 
     # -- Reader ------------------------------------------------------------------------------------
 
     def connect(self) -> bytes:
+        if self._card is None and self._source is not None:
+            from simulator.loader import load_card
+
+            self._card = load_card(self._source, wait=self._lock_wait)
         card = self._card
         if card is None:
             raise NoCardError(f"no card in {self.name}")
@@ -120,6 +143,22 @@ class SimulatedReader(Reader):
         self._removed = False
         if live is not None:
             live.power_off()
+        if self._source is not None:
+            self._release()
+
+    def close(self) -> None:
+        """Release a card file this slot opened (idempotent); the slot is then empty until the
+        next :meth:`connect` opens the file again."""
+        self.disconnect()
+
+    def _release(self) -> None:
+        """Empty the slot; a card it opened itself (from_file) is closed, a card it was given
+        belongs to the caller and is left open."""
+        card, self._card = self._card, None
+        if card is not None and self._source is not None:
+            from simulator.card import close_card
+
+            close_card(card)
 
     def reset(self) -> bytes:
         live = self._require()
@@ -166,7 +205,7 @@ class SimulatedReader(Reader):
     def _no_session(self) -> Exception:
         if self._removed:
             return CardRemovedError(f"the card was removed from {self.name}")
-        if self._card is None:
+        if self._card is None and self._source is None:
             return NoCardError(f"no card in {self.name}")
         return NoCardError(f"{self.name}: not connected to the card (call connect() first)")
 

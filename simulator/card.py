@@ -8,7 +8,13 @@ word: a card never raises, whatever it is sent (ISO 7816-4 has a status for ever
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Protocol, runtime_checkable
+
+from apdu.errors import FileError
+
+_log = logging.getLogger("sscard.simulator")
 
 
 @runtime_checkable
@@ -38,3 +44,23 @@ class VirtualCard(Protocol):
     def transmit(self, command: bytes) -> bytes:
         """Process one command APDU; return response data followed by SW1 SW2."""
         ...
+
+
+def log_fault(what: str, command: bytes, exc: BaseException) -> None:
+    """ONE log line for a simulator fault: what, the INS and the exception's class (a
+    write error's own message, which names the file); never the APDU's data, which may hold a
+    PIN.  ``SSCARD_DEBUG=1`` adds the traceback."""
+    ins = command[1] if len(command) > 1 else 0
+    detail = str(exc) if isinstance(exc, FileError) else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        detail = f"{type(exc).__name__}: {exc.strerror}"
+    debug = bool(os.environ.get("SSCARD_DEBUG"))
+    _log.error("%s (INS %02X): %s", what, ins, detail, exc_info=debug)
+
+
+def close_card(card: object) -> None:
+    """Release a card's file if the card holds one (a user card opened from a file); other
+    cards have nothing to release."""
+    close = getattr(card, "close", None)
+    if callable(close):
+        close()

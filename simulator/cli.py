@@ -11,14 +11,18 @@ package never imports the simulator. Commands:
   real cards carry (historical area codes, province-level issuers, card numbers without the V2
   check character, ...) is issued with one ``sscard: note: ...`` line each on stderr.
   ``--t0`` (the old spelling of the default) is still accepted and does nothing.
-- ``sscard sim apdu --card CARD.json HEX [HEX ...]``: power on, send each APDU, save, print one line
-  per command: response data in hex, a space, SW1SW2 (just SW1SW2 when there is no data).
+- ``sscard sim apdu --card CARD.json HEX [HEX ...]``: power on, send each APDU, print one line per
+  command: response data in hex, a space, SW1SW2 (just SW1SW2 when there is no data).  The card
+  holds its file (the lock of simulator/store.py) for the whole run and saves each change as it
+  happens; when the card reported an internal fault (6F00) or a failed write (6581), the command
+  says so on stderr and exits 2.
 - the PC/SC bridge commands of :mod:`simulator.cli_serve` (issue-psam, serve, eject, insert).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import string
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,10 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from apdu.errors import SSCardError
 from apdu.keys import TEST_KEYS, KeySet
+from apdu.text import printable
+from simulator.card import close_card
 from simulator.cli_serve import SERVE_COMMANDS
 from simulator.extensions import ExtensionError, extension_of, read_extension_file
 from simulator.loader import load_card
@@ -45,16 +52,28 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         raise click.BadParameter(f"{value!r} is not a date YYYYMMDD") from None
 
 
+class CardFaultError(SSCardError):
+    """The simulated card answered 6F00 (an internal fault) or 6581 (its file could not be
+    written) during ``sim apdu``: an I/O or simulator failure, exit 2."""
+
+
 @click.group()
 def sim() -> None:
     """Software social security cards (TEST keys only): issue them and send them APDUs."""
+
+
+def _ssn(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--ssn``: ASCII only (full-width digits are digits to Python, not to GB 11643)."""
+    if value is not None and not (value.isascii() and value.isprintable()):
+        raise click.BadParameter("use ASCII digits and X (no full-width or control characters)")
+    return value
 
 
 def _ssn_facts(ssn: str) -> dict[str, Any]:
     """Birth date and sex implied by an SSN (§8.1), when it has them, so that ``--ssn`` alone
     issues a consistent card."""
     facts: dict[str, Any] = {}
-    if len(ssn) >= 17 and ssn[:17].isdigit():
+    if len(ssn) >= 17 and ssn[:17].isascii() and ssn[:17].isdigit():
         try:
             facts["birth_date"] = dt.datetime.strptime(ssn[6:14], "%Y%m%d").date()
         except ValueError:
@@ -65,7 +84,7 @@ def _ssn_facts(ssn: str) -> dict[str, Any]:
 
 def _fail(lines: list[str]) -> None:
     for line in lines:
-        click.echo(f"sscard: {line}", err=True)
+        click.echo(f"sscard: {printable(line)}", err=True)
     raise SystemExit(2)
 
 
@@ -76,7 +95,7 @@ def _fail(lines: list[str]) -> None:
               help="1 = 1.00 (DES, no algorithm flag, 0x20 padding), 2 = financial SSC with DES, "
               "3 = SM4 (EF06 needs RKSSSE).")
 @click.option("--name", help="Holder's name (Chinese, GBK).")
-@click.option("--ssn", help="Social security number (18 characters).")
+@click.option("--ssn", callback=_ssn, help="Social security number (18 characters).")
 @click.option("--sex", type=click.Choice(["1", "2", "9"]), help="1 male, 2 female, 9 unspecified.")
 @click.option("--birth-date", callback=_date, help="YYYYMMDD (default: from the SSN).")
 @click.option("--expiry", callback=_date, help="Card expiry YYYYMMDD.")
@@ -109,7 +128,7 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
           counterfeit: bool, allow_invalid: bool, force: bool, photo_path: Path | None,
           extension_path: Path | None) -> None:
     """Issue a simulated user card (a complete valid 3rd-generation sample by default)."""
-    if out.exists() and not force:
+    if os.path.lexists(out) and not force:
         raise click.UsageError(f"{out} exists; use --force to overwrite it")
     overrides: dict[str, Any] = {}
     try:
@@ -151,7 +170,8 @@ def issue(out: Path, generation: str, name: str | None, ssn: str | None, sex: st
     except ValidationError as exc:
         _fail([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()])
         return
-    card.save(out)
+    card.save(out)  # refuses to replace anything but a card file (simulator/store.py)
+    card.close()
     for line in noticed:
         click.echo(f"sscard: note: {line}", err=True)
     click.echo(
@@ -177,18 +197,25 @@ def _parse_hex(text: str) -> bytes:
               help="Card file (user card or PSAM).")
 @click.argument("apdus", nargs=-1, required=True)
 def apdu(card_path: Path, apdus: tuple[str, ...]) -> None:
-    """Power the card on, send each APDU (hex), save it, print 'DATA SW' per command."""
+    """Power the card on, send each APDU (hex), print 'DATA SW' per command (changes are saved
+    as they happen)."""
     commands = [_parse_hex(a) for a in apdus]  # all parsed before the card is touched
     card = load_card(card_path)
-    card.power_on()
-    for cmd in commands:
-        resp = card.transmit(cmd)
-        data, sw = resp[:-2].hex().upper(), resp[-2:].hex().upper()
-        click.echo(f"{data} {sw}" if data else sw)
-    card.power_off()
-    save = getattr(card, "save", None)
-    if callable(save):
-        save()
+    try:
+        card.power_on()
+        for cmd in commands:
+            resp = card.transmit(cmd)
+            data, sw = resp[:-2].hex().upper(), resp[-2:].hex().upper()
+            click.echo(f"{data} {sw}" if data else sw)
+        card.power_off()
+    finally:
+        close_card(card)
+    faults = getattr(card, "faults", 0)
+    if faults:
+        raise CardFaultError(
+            f"the card reported {faults} internal fault(s) or failed write(s) (6F00 / 6581): "
+            "see the log line(s) above; SSCARD_DEBUG=1 shows the traceback"
+        )
 
 
 for _command in SERVE_COMMANDS:

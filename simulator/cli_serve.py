@@ -15,16 +15,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from apdu.crypto import Algorithm
+from apdu.text import printable
 from simulator.psam import Psam
-from simulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, control, default_control_path, parse_hostport
+from simulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, control, parse_hostport
 
-_CONTROL_HELP = "control socket of the running server (default: $XDG_RUNTIME_DIR/sscard-sim.sock)"
+_CONTROL_HELP = (
+    "control socket of the running server (default: sim.sock in $XDG_RUNTIME_DIR/sscard/, "
+    "else in /tmp/sscard-UID/, a private 0700 directory)"
+)
 
 
 @click.command("issue-psam")
@@ -40,7 +45,7 @@ _CONTROL_HELP = "control socket of the running server (default: $XDG_RUNTIME_DIR
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def issue_psam(out: Path, sm4: bool, terminal_number: str, t0: bool, force: bool) -> None:
     """Issue a simulated PSAM holding the published TEST keys (never real keys)."""
-    if out.exists() and not force:
+    if os.path.lexists(out) and not force:
         raise click.UsageError(f"{out} exists (use --force to overwrite)")
     psam = Psam.issue(
         algorithm=Algorithm.SM4 if sm4 else Algorithm.DES,
@@ -96,18 +101,22 @@ def serve_command(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
         format="%(asctime)s %(message)s",
     )
-    click.echo(
-        f"serving {card} on vpcd {host}:{port}"
-        + (f" and {psam} on {host}:{port + 1}" if psam else "")
-        + f"; control {control_path or default_control_path()}; Ctrl-C stops",
-        err=True,
-    )
-    if pinpad_socket:
+    def ready(control: str) -> None:  # said once the cards and the control socket are ready
         click.echo(
-            f"PIN-pad reader on {pinpad_socket} holding {pinpad_card or card}; keypad: {keypad}",
+            f"serving {card} on vpcd {host}:{port}"
+            + (f" and {psam} on {host}:{port + 1}" if psam else "")
+            + f"; control {control}; Ctrl-C stops",
             err=True,
         )
-    serve(card, psam, host, port, control_path, pinpad_socket=pinpad_socket,
+
+        if pinpad_socket:
+            click.echo(
+                f"PIN-pad reader on {pinpad_socket} holding {pinpad_card or card}; "
+                f"keypad: {keypad}",
+                err=True,
+            )
+
+    serve(card, psam, host, port, control_path, on_ready=ready, pinpad_socket=pinpad_socket,
           pinpad_card=pinpad_card, keypad=keypad)
 
 
@@ -116,7 +125,7 @@ def serve_command(
 @click.option("--control", "control_path", help=_CONTROL_HELP)
 def eject(slot: int, control_path: str | None) -> None:
     """Pull the card out of a slot of a running `sscard sim serve`."""
-    click.echo(control(f"eject {slot}", control_path))
+    click.echo(printable(control({"command": "eject", "slot": slot}, control_path)))
 
 
 @click.command("insert")
@@ -130,8 +139,10 @@ def eject(slot: int, control_path: str | None) -> None:
 @click.option("--control", "control_path", help=_CONTROL_HELP)
 def insert(slot: int, card: str | None, control_path: str | None) -> None:
     """Put a card (back) into a slot of a running `sscard sim serve`."""
-    target = f" {Path(card).resolve()}" if card else ""
-    click.echo(control(f"insert {slot}{target}", control_path))
+    request: dict[str, object] = {"command": "insert", "slot": slot}
+    if card:
+        request["card"] = str(Path(card).resolve())  # the server runs elsewhere: a full path
+    click.echo(printable(control(request, control_path)))
 
 
 # --- PIN pad (issue 13) -------------------------------------------------------------------------
@@ -165,7 +176,8 @@ def keypad(
         )
     if digits is not None and not (digits.isascii() and digits.isdigit()):
         raise click.UsageError("a keypad entry is made of the digits 0-9 only")
-    click.echo(control(f"keypad {digits if digits is not None else given[0]}", control_path))
+    entry = digits if digits is not None else given[0]
+    click.echo(printable(control({"command": "keypad", "entry": entry}, control_path)))
 
 
 SERVE_COMMANDS: list[click.Command] = [issue_psam, serve_command, eject, insert, keypad]

@@ -79,6 +79,17 @@ def pin_and_key(kid: int) -> Rule:
     return Rule(RuleKind.PIN_AND_KEY, kid)
 
 
+def is_simple_record(record: bytes) -> bool:
+    """One SIMPLE-TLV object with a one-byte length, ``tag len value``, tag neither 00 nor FF:
+    the form of every record of the SSC record files (§4)."""
+    return (
+        len(record) >= 2
+        and record[0] not in (0x00, 0xFF)
+        and record[1] != 0xFF
+        and len(record) == 2 + record[1]
+    )
+
+
 # --- files ---------------------------------------------------------------------------------------
 
 
@@ -104,6 +115,15 @@ class RecordEF(EF):
     #: ISO/EMV Le semantics: any Ne of at least the record's length returns it (the bank
     #: application, §9, as EMV cards do).  Off for the SSC files, whose Le must be exact (§4).
     le_up_to: bool = False
+    #: every record is one SIMPLE-TLV object ``tag len value`` whose tag names it (§4).
+    tlv: bool = True
+
+    def accepts(self, record: bytes) -> bool:
+        """True when ``record`` may be stored in this EF: not longer than
+        :attr:`max_record_len` and, for a TLV file, exactly one SIMPLE-TLV object."""
+        if len(record) > self.max_record_len:
+            return False
+        return not self.tlv or is_simple_record(record)
 
     def find_tag(self, tag: int) -> bytes | None:
         """First record whose identifier (first byte) is ``tag`` (§4, P2 mode 00)."""
@@ -121,7 +141,10 @@ class RecordEF(EF):
 
 @dataclass(slots=True, eq=False)
 class CyclicEF(RecordEF):
-    """Cyclic record EF (DF04 EF08 transaction log): record 1 is the most recent; fixed count."""
+    """Cyclic record EF (DF04 EF08 transaction log): record 1 is the most recent; fixed count.
+    Its records are fixed-length log entries, not SIMPLE-TLV objects."""
+
+    tlv: bool = False
 
 
 @dataclass(slots=True, eq=False)

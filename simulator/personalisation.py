@@ -47,6 +47,7 @@ from apdu.elements import (
 )
 from apdu.errors import SSCardError
 from apdu.identifiers import card_id_problems, card_number_check_ok, ssn_check_ok
+from apdu.text import is_control
 from simulator.appdata import app_problems
 from simulator.extensions import ExtensionError, extension_of
 from simulator.photo import PhotoError, checked_photo
@@ -56,6 +57,7 @@ NAME_BYTES = 30
 NAME_EXT_BYTES = 20
 
 _DIGITS = re.compile(r"[0-9]+")
+PIN_PROBLEM = "pin: must be 4 to 16 decimal digits (§6)"
 
 
 class PersonalisationError(SSCardError):
@@ -93,6 +95,12 @@ class Holder(BaseModel):
     ethnicity: str = "01"
     birthplace: str
     birth_date: dt.date
+
+    @field_validator("ssn")
+    @classmethod
+    def _upper_x(cls, v: str) -> str:
+        """GB 11643 writes the check character 10 as upper-case X; a typed ``x`` is the same."""
+        return v[:-1] + "X" if len(v) == 18 and v.endswith("x") else v
 
 
 class CardInfo(BaseModel):
@@ -283,8 +291,8 @@ def encoding_problems(p: Personalisation) -> list[str]:
         if d.year < 1000:
             out.append(f"{fname}: year must have 4 digits")
     pin = p.pin.get_secret_value()
-    if not _digits(pin) or len(pin) > 16 or len(pin) < 1:
-        out.append("pin: must be 1 to 16 decimal digits to be stored")
+    if not (_digits(pin) and 4 <= len(pin) <= 16):
+        out.append(PIN_PROBLEM)  # a card file holds 4 to 16 digits (simulator.state.PinState)
     if p.bank is not None:
         if not _digits(p.bank.pan) or len(p.bank.pan) > 19:
             out.append("bank pan: must be at most 19 decimal digits")
@@ -295,12 +303,26 @@ def encoding_problems(p: Personalisation) -> list[str]:
     return out
 
 
+def name_problems(name: str) -> list[str]:
+    """A holder name an issuer would refuse: empty, holding control characters (text from a
+    card reaches terminals: :mod:`apdu.text`), or not GBK (real cards hold GBK text, §4)."""
+    if not name.strip():
+        return ["name: empty"]
+    if any(is_control(ch) for ch in name):
+        return ["name: holds control characters"]
+    try:
+        name.encode("gbk")
+    except UnicodeEncodeError as exc:
+        return [f"name: {name[exc.start]!r} is not a GBK character"]
+    return []
+
+
 def problems(p: Personalisation) -> list[str]:
     """Inconsistencies an issuer would refuse (§4, §6, §8, §9); one message per problem.
 
     Only what no genuine card can carry: what real cards do carry is a notice (:func:`notices`).
     """
-    out: list[str] = []
+    out: list[str] = name_problems(p.holder.name)
     h, c = p.holder, p.card
     if not ssn_check_ok(h.ssn):
         out.append("ssn: not 18 characters with a valid check character (§8.1)")
@@ -334,7 +356,7 @@ def problems(p: Personalisation) -> list[str]:
         out.append("medical_area_code: must be a 6-digit area code")
     pin = p.pin.get_secret_value()
     if not (_digits(pin) and 4 <= len(pin) <= 16):
-        out.append("pin: must be 4 to 16 decimal digits (§6)")
+        out.append(PIN_PROBLEM)
     if p.bank is not None and not luhn_ok(p.bank.pan):
         out.append("bank pan: fails the Luhn check")
     return out

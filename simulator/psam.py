@@ -40,7 +40,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from apdu import status as sw
 from apdu.codec import cn_encode
@@ -81,7 +83,8 @@ from apdu.names import (
     PSAM_EF_TERMINAL,
     PSAM_SM4_NAME,
 )
-from simulator.store import CardFileError, load_json, save_json_atomic
+from simulator.card import log_fault
+from simulator.store import CardFileError, load_json, replace_file
 
 KIND = "sscard-psam"
 FORMAT = 1
@@ -129,6 +132,28 @@ def _r(status: int, data: bytes = b"") -> bytes:
     return data + status.to_bytes(2, "big")
 
 
+class PsamFile(BaseModel):
+    """The JSON of a PSAM file (:meth:`Psam.to_json`), validated strictly at load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sscard-psam"]
+    format: StrictInt
+    note: str = Field(default="", max_length=200)
+    algorithm: Literal["DES", "SM4"]
+    terminal_number: str = Field(pattern=r"^[0-9]{12}$")
+    serial: str = Field(pattern=r"^[0-9]{8,20}$")
+    t0: bool = False
+    keys: dict[str, Any]
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: int) -> int:
+        if value != FORMAT:
+            raise ValueError(f"unsupported PSAM file format {value}")
+        return value
+
+
 class _Fail(Exception):
     """A command ends with this status word (internal control flow; never escapes transmit)."""
 
@@ -171,6 +196,8 @@ class Psam:
             _CHIP_COS + _CARD_MAKER + bytes.fromhex(self.city_code[:4]) + bytes.fromhex(serial[-8:])
         )
         self._atr = bytes.fromhex("3B6D0000") + hist
+        #: internal faults so far (``sim apdu`` exits non-zero on any).
+        self.faults = 0
         self._volatile_reset()
 
     # --- issue / load / save ---------------------------------------------------------------------
@@ -213,30 +240,42 @@ class Psam:
 
     @classmethod
     def from_json(cls, data: Any, path: str | os.PathLike[str] | None = None) -> Psam:
+        """A PSAM from its file's JSON, strictly (:class:`PsamFile`): one CardFileError line
+        naming the field for anything else."""
+        where = f"PSAM file {os.fspath(path)}" if path is not None else "PSAM data"
         if not isinstance(data, dict) or data.get("kind") != KIND:
-            raise CardFileError(f"{path or 'data'} is not a PSAM file (kind {KIND!r})")
+            raise CardFileError(f"{where} is not a PSAM file (kind {KIND!r})")
         try:
+            model = PsamFile.model_validate(data, strict=True)
             return cls(
-                algorithm=Algorithm[str(data["algorithm"])],
-                keys=KeySet.from_json(data["keys"]),
-                terminal_number=str(data["terminal_number"]),
-                serial=str(data["serial"]),
-                t0=bool(data.get("t0", False)),
+                algorithm=Algorithm[model.algorithm],
+                keys=KeySet.from_json(model.keys),
+                terminal_number=model.terminal_number,
+                serial=model.serial,
+                t0=model.t0,
                 path=path,
             )
-        except (KeyError, TypeError) as exc:
-            raise CardFileError(f"{path or 'data'}: PSAM file lacks {exc}") from None
-        except (CryptoError, DataFormatError) as exc:
-            raise CardFileError(f"{path or 'data'}: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x)[:40] for x in first["loc"])
+            raise CardFileError(f"{where}: {loc}: {first['msg']}") from None
+        except CryptoError as exc:
+            raise CardFileError(f"{where}: keys: {exc}") from None
+        except DataFormatError as exc:
+            raise CardFileError(f"{where}: {exc}") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Psam:
+        """A PSAM from its file (bounded, strict).  No lock is taken: a PSAM's file holds
+        nothing that changes while it is used (no try counters), so several programs may use
+        one PSAM file at once, and it may be read-only."""
         return cls.from_json(load_json(path), path)
 
     def save(self) -> None:
-        """Write the state (no-op for an in-memory PSAM). Volatile session state is not saved."""
+        """Write the state (no-op for an in-memory PSAM). Volatile session state is not saved.
+        The file is replaced only if it is absent or a card file (simulator.store)."""
         if self.path is not None:
-            save_json_atomic(self.path, self.to_json())
+            self.path = replace_file(self.path, self.to_json())
 
     # --- public facts -----------------------------------------------------------------------------
 
@@ -312,7 +351,9 @@ class Psam:
             data = method(self, apdu)
         except _Fail as exc:
             return _r(exc.status)
-        except Exception:  # noqa: BLE001 - a card answers everything with a status word
+        except Exception as exc:  # noqa: BLE001 - a card answers everything with a status word
+            self.faults += 1
+            log_fault("internal error", command, exc)  # one line, never the data
             return _r(sw.NO_PRECISE_DIAGNOSIS)
         if self._t0 and data and apdu.data and apdu.ins != INS_GET_RESPONSE:
             # T=0 case 4: the data waits for GET RESPONSE (§3).

@@ -26,6 +26,15 @@ power-off or until another DF is selected.
 
 Anti-tearing (§6): PIN and key try counters are decremented and SAVED before the comparison, then
 restored on success. In-memory cards (no path) never touch the disk; READ RECORD never writes.
+A save happens only when the state differs from the file's, and a state equal to the one the card
+was opened with is written back as the very bytes it was read from: a successful VERIFY or
+EXTERNAL AUTHENTICATE (a 3.00 read) spends the try durably, then leaves the file byte-identical.
+
+A card opened from a file (:meth:`UserCard.load`, :meth:`UserCard.issue` or :meth:`UserCard.save`
+with a path) holds the file's lock (:class:`simulator.store.CardLock`) until :meth:`close`; a
+closed card answers ``6581`` to anything that would change its state.  A write that fails answers
+``6581`` (memory failure) and an internal fault ``6F00``; each is logged as ONE line naming the INS
+(the traceback only with ``SSCARD_DEBUG=1``) and counted in :attr:`UserCard.faults`.
 
 [choice] where the profile is silent: VERIFY / CHANGE PIN / PIN UNBLOCK outside SSSE answer
 ``6A88`` (no PIN in that application); a malformed PIN block answers ``6A80`` without using a try;
@@ -36,10 +45,10 @@ an access rule "never" answers ``6985``; GET RESPONSE with nothing pending answe
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 
 from apdu.codec import cn_encode, pin_decode
 from apdu.command import CommandAPDU
@@ -81,6 +90,7 @@ from apdu.crypto import (
 from apdu.errors import ApduFormatError, CryptoError, DataFormatError
 from apdu.keys import KID_TABLE, TEST_KEYS, KeySet
 from apdu.names import MF_FID, Kid
+from simulator.card import log_fault
 from simulator.extensions import card_extension
 from simulator.filesystem import (
     DF,
@@ -110,6 +120,16 @@ from simulator.state import (
     key_slot,
     parse_key_slot,
 )
+from simulator.store import (
+    CardFileError,
+    CardLock,
+    CardWriteError,
+    check_card_file,
+    check_replaceable,
+    check_writable_dir,
+    read_card_file,
+    real_path,
+)
 
 # --- status words as bytes (card-profile §5) -----------------------------------------------------
 
@@ -133,7 +153,6 @@ SW_CLA = b"\x6e\x00"
 SW_UNKNOWN = b"\x6f\x00"
 SW_MEMORY_FAILURE = b"\x65\x81"
 SW_MORE_DATA = b"\x63\x10"
-_log = logging.getLogger("sscard.simulator")
 SW_MAC = b"\x93\x02"
 SW_APP_BLOCKED = b"\x93\x03"
 
@@ -190,8 +209,25 @@ Handler = Callable[["UserCard", int, int, bytes, "int | None"], bytes]
 class UserCard:
     """A social security user card (2nd generation DES or 3rd generation SM4), TEST keys only."""
 
-    def __init__(self, state: CardState, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        state: CardState,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock: CardLock | None = None,
+    ) -> None:
+        """A card on ``state``.  With ``path`` it saves there, under ``lock`` when given (the
+        constructors :meth:`load`, :meth:`issue` and :meth:`save` take it; a card built here on a
+        path without a lock is for tests that control every writer)."""
         self._path: Path | None = Path(path) if path is not None else None
+        self._lock = lock
+        self._closed = False
+        #: the state the file holds now (None: unknown, the first save writes) and the state the
+        #: card was opened with, with the exact bytes that encode it.
+        self._disk: dict[str, object] | None = None
+        self._base: tuple[dict[str, object], bytes] | None = None
+        #: internal faults and failed writes so far (``sim apdu`` exits non-zero on any).
+        self.faults = 0
         self._personalisation = state.personalisation
         self._generation = state.generation
         self._alg = Algorithm(state.algorithm)
@@ -274,8 +310,9 @@ class UserCard:
             test_card_keys=test_keys,
             files=files,
         )
-        card = cls(state, path)
-        card._persist()
+        card = cls(state)
+        if path is not None:
+            card.save(path)
         return card
 
     @classmethod
@@ -294,19 +331,64 @@ class UserCard:
         return cls.issue(perso, keys=keys, allow_invalid=allow_invalid)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> UserCard:
-        """Open a saved card; a bad file raises simulator.store.CardFileError."""
-        return cls(CardState.load(path), path)
+    def load(cls, path: str | os.PathLike[str], *, wait: float | None = None) -> UserCard:
+        """Open a saved card and hold its file until :meth:`close` (simulator.store: the lock,
+        waiting up to ``wait`` seconds for another holder).  The file must be a regular,
+        writable file with one name in a writable directory, and a strictly valid card; else
+        CardFileError with one line naming the problem."""
+        target = real_path(path)
+        check_writable_dir(target)
+        try:
+            st = os.lstat(target)
+        except OSError:
+            raise CardFileError(f"card file {os.fspath(path)}: no such file") from None
+        check_card_file(target, st)
+        lock = CardLock.acquire(target, wait)
+        try:
+            raw, data = read_card_file(target)
+            state = CardState.from_json(data, f"card file {os.fspath(path)}")
+            card = cls(state, target, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
+        # The loaded model's dump is the card's state in the form state() writes (for a file
+        # with a short transparent EF or a missing EF, the first save writes the full form).
+        card._opened(raw, state.model_dump(mode="json"))
+        return card
+
+    def _opened(self, raw: bytes, dump: dict[str, object]) -> None:
+        """The file now holds ``raw``, which encodes the state ``dump``: the card's present one."""
+        self._disk = dump
+        self._base = (dump, raw)
+
+    def close(self) -> None:
+        """Release the card file (idempotent).  The card stays usable in memory for reading,
+        but any change of state answers 6581: it can no longer be saved."""
+        if self._path is not None:
+            self._closed = True
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> UserCard:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     def state(self) -> CardState:
         """The persistent state as a model (what :meth:`save` writes)."""
+        # Built without re-validation (model_construct): the card's own state is valid by
+        # construction (validated when it was loaded or issued; commands keep the rules), and
+        # this runs at every save, where the checks would only cost time.
         files: dict[str, FileContent] = {}
         for fpath, ef in self._tree.efs():
             if isinstance(ef, RecordEF):
-                files[fpath] = FileContent(records=list(ef.records))
+                files[fpath] = FileContent.model_construct(records=list(ef.records), data=None)
             elif isinstance(ef, TransparentEF):
-                files[fpath] = FileContent(data=bytes(ef.data))
-        return CardState(
+                files[fpath] = FileContent.model_construct(records=None, data=bytes(ef.data))
+        return CardState.model_construct(
             generation=self._generation,  # type: ignore[arg-type]
             algorithm=int(self._alg),
             has_bank=self._has_bank,
@@ -314,14 +396,14 @@ class UserCard:
             options=self._options,
             key_set_label=self._key_set_label,
             personalisation=self._personalisation,
-            pin=PinState(
+            pin=PinState.model_construct(
                 digits=_pin_digits(self._pin_block),
                 tries_left=self._pin_tries,
                 max_tries=self._pin_max,
                 enabled=self._pin_enabled,
             ),
             test_card_keys={
-                key_slot(d, kid): KeyState(
+                key_slot(d, kid): KeyState.model_construct(
                     name=k.name, key=k.key, tries_left=k.tries_left, max_tries=k.max_tries
                 )
                 for (d, kid), k in self._keys.items()
@@ -331,17 +413,46 @@ class UserCard:
             card_blocked=self._card_blocked,
         )
 
-    def save(self, path: str | os.PathLike[str] | None = None) -> None:
-        """Write the card atomically (to ``path``, which becomes the card's file, if given).
-        An in-memory card without a path does nothing."""
-        if path is not None:
-            self._path = Path(path)
-        if self._path is not None:
-            self.state().save(self._path)
+    def save(
+        self, path: str | os.PathLike[str] | None = None, *, wait: float | None = None
+    ) -> None:
+        """Save the card.  With a new ``path``, that file becomes the card's: its lock is taken
+        (waiting up to ``wait`` seconds), an existing file there is replaced only if it is a
+        card file (simulator.store.check_replaceable), and the previous file is released.
+        Without one, the card's own file is written if its state changed; an in-memory card
+        does nothing."""
+        if path is None or (self._path is not None and real_path(path) == self._path):
+            self._persist()
+            return
+        target = real_path(path)
+        check_replaceable(target)  # before the lock file is created beside it (/dev/null...)
+        lock = CardLock.acquire(target, wait)
+        try:
+            check_replaceable(target)  # again, now that no one else may swap it
+            state = self.state()
+            raw = state.save(target)
+        except BaseException:
+            lock.release()
+            raise
+        if self._lock is not None:
+            self._lock.release()
+        self._path, self._lock, self._closed = target, lock, False
+        self._opened(raw, state.model_dump(mode="json"))
 
     def _persist(self) -> None:
-        if self._path is not None:
-            self.state().save(self._path)
+        """Write the state if it differs from the file's (the state the card was opened with
+        goes back as the bytes it was read from).  CardWriteError once the card is closed."""
+        if self._path is None:
+            return
+        state = self.state()
+        dump = state.model_dump(mode="json")
+        if dump == self._disk:
+            return
+        if self._closed:
+            raise CardWriteError(f"card file {self._path}: the card was closed; nothing saved")
+        raw = self._base[1] if self._base is not None and dump == self._base[0] else None
+        state.save(self._path, raw, dump)
+        self._disk = dump
 
     # --- VirtualCard -----------------------------------------------------------------------------
 
@@ -440,14 +551,16 @@ class UserCard:
         """One command APDU in, response data + SW out. Never raises."""
         try:
             return self._process(bytes(command))
-        except OSError:
+        except (OSError, CardWriteError) as exc:
             # The card file could not be written: a real card's EEPROM write failure.
-            _log.error("card file write failed (INS %02X)", command[1] if len(command) > 1 else 0)
+            self.faults += 1
+            log_fault("card file write failed", command, exc)
             return SW_MEMORY_FAILURE
-        except Exception:
+        except Exception as exc:
             # A card has a status for everything; an internal fault must still be visible to
             # whoever runs the simulator (the message names the INS, never the data).
-            _log.exception("internal error (INS %02X)", command[1] if len(command) > 1 else 0)
+            self.faults += 1
+            log_fault("internal error", command, exc)
             return SW_UNKNOWN
 
     def _process(self, cmd: bytes) -> bytes:

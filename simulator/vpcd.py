@@ -20,10 +20,28 @@ is acknowledged at once; TCP_NODELAY plus one ``sendall`` of length+payload keep
 from waiting on vpcd's delayed ACK.
 
 Insertion and removal: vpcd reports "no card" while nobody is connected to a slot, so ejecting a
-slot closes its connection, and inserting (possibly another card) connects again. A control
-channel on a UNIX socket takes one command per connection (``eject N``, ``insert N [CARD.json]``,
-``status``, and ``keypad ...`` for the PIN-pad reader served beside, issue 13) and answers one
-line starting ``ok`` or ``error``; SIGUSR1 toggles slot 0.
+slot closes its connection, and inserting (possibly another card) connects again.  SIGUSR1
+toggles slot 0.  A user card in a slot holds its file's lock (simulator/store.py) for as long as
+it is in the slot: inserting another file takes that file's lock and releases the old one, and
+the server releases every card when it stops.  A card whose ATR cannot be served (empty, or over
+the 33 bytes of ISO/IEC 7816-3 that pcscd keeps) is refused when it is loaded, not when vpcd first
+asks for it.
+
+The control channel is a UNIX socket in the user's private directory
+(:func:`simulator.rundir.private_dir`; ``--control PATH`` elsewhere).  It is bound under a umask
+of 0177, so it is never reachable by others, not even between bind and a chmod.  A stale socket
+left by a dead server is removed only if it is a socket owned by this user that nobody answers
+on; anything else at the path (a card file, a directory) is refused and left alone.  One request
+per connection, one JSON object per line, which carries any path (spaces, newlines)::
+
+    {"command": "insert", "slot": 0, "card": "/home/me/my cards/card.json"}
+    {"command": "eject", "slot": 1}
+    {"command": "status"}
+    {"command": "keypad", "entry": "123456"}   (or "cancel", "timeout", "clear", "status")
+
+(``keypad`` drives the PIN-pad reader served beside, issue 13) and one JSON line back:
+``{"ok": true, "message": "slot 0 inserted"}`` or ``{"ok": false, "message": "..."}``
+(``status`` answers the slot list, as JSON text, in ``message``).
 """
 
 from __future__ import annotations
@@ -35,15 +53,20 @@ import logging
 import os
 import signal
 import socket
+import stat
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from apdu.errors import SSCardError, UsageError
+from apdu.jsonfile import file_type
 from apdu.redact import describe_command
-from simulator.card import VirtualCard
+from apdu.text import printable
+from simulator.card import VirtualCard, close_card, log_fault
 from simulator.pinpad import ScriptedKeypad, keypad_command
+from simulator.rundir import private_dir
 
 log = logging.getLogger("sscard.vpcd")
 
@@ -58,18 +81,34 @@ VPCD_GET_ATR = 4
 
 _SW_NO_DIAGNOSIS = b"\x6f\x00"
 _MAX_FRAME = 0xFFFF
+#: ISO/IEC 7816-3: at most 33 ATR bytes; pcscd keeps no more (MAX_ATR_SIZE).
+MAX_ATR = 33
+#: The longest control request (a JSON object with a path of up to PATH_MAX bytes, escaped).
+_MAX_CONTROL_LINE = 32768
+#: sun_path of a UNIX socket address holds 108 bytes, the last a NUL.
+_MAX_SOCKET_PATH = 107
+#: the socket's name in the private directory.
+CONTROL_NAME = "sim.sock"
 _BACKOFF_FIRST = 0.05
 _BACKOFF_MAX = 1.0
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
-def default_control_path() -> str:
-    """``$XDG_RUNTIME_DIR/sscard-sim.sock``, else ``/tmp/sscard-sim-<uid>.sock``."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "sscard-sim.sock")
-    return f"/tmp/sscard-sim-{os.getuid()}.sock"
+def default_control_path(create: bool = False) -> str:
+    """``sim.sock`` in the user's private directory (:func:`simulator.rundir.private_dir`:
+    ``$XDG_RUNTIME_DIR/sscard/``, else ``/tmp/sscard-<uid>/``), which is checked (owner, mode
+    0700, not a link) and, with ``create``, made."""
+    return str(private_dir(create) / CONTROL_NAME)
+
+
+def check_atr(card: VirtualCard) -> None:
+    """UsageError unless the card's ATR can be served through vpcd and pcscd (module doc)."""
+    size = len(card.atr)
+    if not 1 <= size <= MAX_ATR:
+        raise UsageError(
+            f"this card's ATR has {size} bytes; a reader serves 1 to {MAX_ATR} (ISO/IEC 7816-3)"
+        )
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -130,8 +169,8 @@ def safe_transmit(card: VirtualCard, command: bytes) -> bytes:
     """The card's answer; a card must never raise, but if one does the reader still answers 6F00."""
     try:
         response = card.transmit(command)
-    except Exception:  # noqa: BLE001 - the reader stays up whatever the card does
-        log.exception("card raised on %s", describe_command(command))
+    except Exception as exc:  # noqa: BLE001 - the reader stays up whatever the card does
+        log_fault("card raised", command, exc)  # one line; the traceback with SSCARD_DEBUG=1
         return _SW_NO_DIAGNOSIS
     if len(response) < 2 or len(response) > _MAX_FRAME:
         log.error("card answered %d bytes: not a response APDU", len(response))
@@ -170,12 +209,17 @@ class VpcdServer:
         self.host = host
         self.port = port
         self.control_path = control_path
+        for card in slots:
+            if card is not None:
+                check_atr(card)
         self._slots = [
             _Slot(i, port + i, card, present=card is not None) for i, card in enumerate(slots)
         ]
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._control: socket.socket | None = None
+        #: (st_dev, st_ino) of the socket this server bound: the only thing it will unlink.
+        self._control_id: tuple[int, int] | None = None
         self.card_loader: Callable[[str], VirtualCard] = load_card_file
         #: the scripted keypad of the PIN-pad reader served beside (``keypad`` verb, issue 13).
         self.keypad: ScriptedKeypad | None = None
@@ -223,9 +267,24 @@ class VpcdServer:
             if t is not threading.current_thread():
                 t.join(timeout=5)
         if self.control_path and self._control is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.control_path)
+            self._unlink_own_socket(self.control_path)
             self._control = None
+
+    def _unlink_own_socket(self, path: str) -> None:
+        """Remove the control socket only if it is still the one this server bound."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == self._control_id:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def close_cards(self) -> None:
+        """Release every card's file (call once the server has stopped)."""
+        for slot in self._slots:
+            if slot.card is not None:
+                close_card(slot.card)
 
     # --- insertion and removal -------------------------------------------------------------------
 
@@ -237,11 +296,15 @@ class VpcdServer:
         s.changed.set()
 
     def insert(self, slot: int, card: VirtualCard | None = None) -> None:
-        """Put ``card`` (or the slot's previous card) back into ``slot`` and connect again."""
+        """Put ``card`` (or the slot's previous card) back into ``slot`` and connect again.
+        A card replaced by another is closed (its file released): the slot owned it."""
         s = self._slot(slot)
         if card is not None:
-            s.card = card
+            check_atr(card)
+            old, s.card = s.card, card
             self._drop(s)
+            if old is not None and old is not card:
+                close_card(old)
         if s.card is None:
             raise UsageError(f"slot {slot} has no card to insert")
         s.present = True
@@ -362,20 +425,23 @@ class VpcdServer:
     # --- control channel -------------------------------------------------------------------------
 
     def _open_control(self, path: str) -> None:
-        if os.path.exists(path):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-            except OSError:
-                os.unlink(path)  # stale socket from a server that died
-            else:
-                probe.close()
-                raise UsageError(f"another simulator server answers on {path}")
-            finally:
-                probe.close()
+        if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+            raise UsageError(
+                f"control path is {len(os.fsencode(path))} bytes long; a UNIX socket path holds "
+                f"at most {_MAX_SOCKET_PATH}: choose a shorter --control"
+            )
+        _clear_stale_socket(path)
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        srv.bind(path)
-        os.chmod(path, 0o600)
+        old = os.umask(0o177)  # the socket is born 0600: never reachable by others
+        try:
+            srv.bind(path)
+        except OSError as exc:
+            srv.close()
+            raise UsageError(f"cannot create the control socket {path}: {exc.strerror}") from None
+        finally:
+            os.umask(old)
+        st = os.lstat(path)
+        self._control_id = (st.st_dev, st.st_ino)
         srv.listen(4)
         self._control = srv
 
@@ -389,71 +455,163 @@ class VpcdServer:
             with conn:
                 conn.settimeout(5.0)
                 try:
-                    line = conn.makefile("rb").readline(4096).decode("utf-8", "replace").strip()
-                    conn.sendall((self.handle_control(line) + "\n").encode("utf-8"))
+                    line = conn.makefile("rb").readline(_MAX_CONTROL_LINE)
+                    conn.sendall(self.handle_control(line) + b"\n")
                 except OSError:
                     continue
 
-    def handle_control(self, line: str) -> str:
-        """One control command -> one answer line (``ok ...`` or ``error ...``)."""
-        words = line.split()
+    def handle_control(self, line: bytes) -> bytes:
+        """One request line (module docstring) -> one JSON answer line (without its newline)."""
         try:
-            if not words:
-                raise UsageError("empty command")
-            verb, args = words[0].lower(), words[1:]
-            if verb == "keypad":
-                return self.handle_keypad(args)
-            if verb == "status":
-                return "ok " + json.dumps(self.status())
-            if verb in ("eject", "insert") and args:
-                slot = _slot_number(args[0])
-                if verb == "eject" and len(args) == 1:
-                    self.eject(slot)
-                    return f"ok slot {slot} ejected"
-                if verb == "insert" and len(args) <= 2:
-                    target = self._slot(slot)
-                    card = self.card_loader(args[1]) if len(args) == 2 else None
-                    self.insert(slot, card)
-                    if card is not None:
-                        target.source = args[1]
-                    return f"ok slot {slot} inserted"
-            raise UsageError(
-                f"unknown command {line!r}: eject SLOT | insert SLOT [CARD.json] | status"
-            )
+            ok, message = True, self._control_request(_parse_request(line))
         except SSCardError as exc:
-            return f"error {exc}"
+            ok, message = False, str(exc)
+        return json.dumps({"ok": ok, "message": message}, ensure_ascii=False).encode("utf-8")
+
+    def _control_request(self, request: dict[str, object]) -> str:
+        verb = request["command"]
+        if verb == "status":
+            return json.dumps(self.status())
+        if verb == "keypad":
+            return self.handle_keypad(request)
+        slot = request.get("slot")
+        if not isinstance(slot, int) or isinstance(slot, bool):
+            raise UsageError(f"{verb}: 'slot' must be a slot number")
+        if verb == "eject":
+            self.eject(slot)
+            return f"slot {slot} ejected"
+        target = self._slot(slot)
+        path = request.get("card")
+        if path is None:
+            self.insert(slot)
+        elif not isinstance(path, str) or not path or "\0" in path:
+            raise UsageError("insert: 'card' must be a file path")
+        elif _same_file(target.source, path) and target.card is not None:
+            self.insert(slot)  # the card this slot holds (and whose file it locks) goes back in
+        else:
+            self.insert(slot, self.card_loader(path))
+            target.source = path
+        return f"slot {slot} inserted"
 
     # --- PIN pad (issue 13): the one control verb of the PIN-pad reader, kept apart -------------
 
-    def handle_keypad(self, args: Sequence[str]) -> str:
-        """``keypad DIGITS|cancel|timeout|clear|status`` (simulator.pinpad.keypad_command)."""
-        try:
-            return "ok " + keypad_command(self.keypad, args)
-        except SSCardError as exc:
-            return f"error {exc}"
+    def handle_keypad(self, request: dict[str, object]) -> str:
+        """``{"command": "keypad", "entry": DIGITS|cancel|timeout|clear|status}``
+        (simulator.pinpad.keypad_command)."""
+        entry = request.get("entry")
+        if not isinstance(entry, str):
+            raise UsageError("keypad: 'entry' must be digits, cancel, timeout, clear or status")
+        return keypad_command(self.keypad, [entry])
 
 
-def _slot_number(text: str) -> int:
+def _parse_request(line: bytes) -> dict[str, object]:
+    """A control request: a JSON object with a known ``command``; else UsageError."""
     try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"slot must be a number, got {text!r}") from None
+        request = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        request = None
+    if not isinstance(request, dict):
+        raise UsageError('a control request is one JSON object: {"command": ..., ...}')
+    verb = request.get("command")
+    fields = _REQUEST_FIELDS.get(verb) if isinstance(verb, str) else None
+    if fields is None:
+        raise UsageError(
+            "unknown command: eject SLOT | insert SLOT [CARD.json] | status | keypad ENTRY"
+        )
+    extra = set(request) - fields - {"command"}
+    if extra:
+        raise UsageError(f"{verb}: unknown field {sorted(extra)[0][:40]!r}")
+    return request
 
 
-def control(command: str, path: str | None = None, timeout: float = 10.0) -> str:
-    """Send one control command to a running server; return its answer (UsageError on ``error``)."""
+#: command -> the fields it takes besides "command".
+_REQUEST_FIELDS: dict[str, set[str]] = {
+    "status": set(),
+    "eject": {"slot"},
+    "insert": {"slot", "card"},
+    "keypad": {"entry"},
+}
+
+
+def _same_file(a: str | None, b: str) -> bool:
+    return a is not None and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _clear_stale_socket(path: str) -> None:
+    """Remove a dead server's socket at ``path``; refuse anything else that is there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"control path {path}: {exc.strerror}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UsageError(
+            f"control path {path} is {file_type(st.st_mode)}, not a socket: refused "
+            "(nothing was removed; choose another --control)"
+        )
+    if st.st_uid != os.geteuid():
+        raise UsageError(f"control socket {path} belongs to uid {st.st_uid}: refused")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)  # a socket of ours nobody listens on: a dead server's
+            return
+        except OSError as exc:
+            raise UsageError(f"control socket {path}: {exc.strerror}") from None
+    raise UsageError(f"another simulator server answers on {path}")
+
+
+def parse_command(text: str) -> dict[str, object]:
+    """The request for a command written as text: ``status``, ``eject N``, ``insert N`` or
+    ``insert N PATH`` (PATH is the rest of the line, spaces included)."""
+    words = text.strip().split(maxsplit=2)
+    if not words:
+        raise UsageError("empty command")
+    request: dict[str, object] = {"command": words[0].lower()}
+    if request["command"] == "keypad":
+        if len(words) != 2:
+            raise UsageError("keypad DIGITS | cancel | timeout | clear | status")
+        request["entry"] = words[1]
+        return request
+    if len(words) > 1:
+        try:
+            request["slot"] = int(words[1])
+        except ValueError:
+            raise UsageError(f"slot must be a number, got {words[1][:20]!r}") from None
+    if len(words) > 2:
+        request["card"] = words[2]
+    return request
+
+
+def control(
+    command: str | dict[str, object], path: str | None = None, timeout: float = 10.0
+) -> str:
+    """Send one request to a running server (a dict, or text for :func:`parse_command`); return
+    its message (UsageError when it refused).  The default path's directory is checked first:
+    a card path is never sent to a socket someone else could have put there."""
+    request = parse_command(command) if isinstance(command, str) else command
     target = path or default_control_path()
+    payload = json.dumps(request, ensure_ascii=False).encode("utf-8") + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(target)
-            sock.sendall(command.strip().encode("utf-8") + b"\n")
-            answer = sock.makefile("rb").readline(65536).decode("utf-8", "replace").strip()
+            sock.sendall(payload)
+            line = sock.makefile("rb").readline(_MAX_CONTROL_LINE)
         except OSError as exc:
-            raise UsageError(f"no simulator server on {target} ({exc})") from None
-    if not answer.startswith("ok"):
-        raise UsageError(answer.removeprefix("error ").strip() or "no answer from the server")
-    return answer.removeprefix("ok").strip()
+            raise UsageError(
+                f"no simulator server on {target} ({exc.strerror or exc})"
+            ) from None
+    try:
+        answer = json.loads(line.decode("utf-8"))
+        ok, message = answer["ok"], str(answer["message"])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise UsageError(f"no usable answer from the server on {target}") from None
+    if ok is not True:
+        raise UsageError(message or "the server refused")
+    return message
 
 
 def serve(
@@ -466,30 +624,43 @@ def serve(
     pinpad_socket: str | None = None,
     pinpad_card: str | os.PathLike[str] | None = None,
     keypad: str = "control",
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the user card on ``port`` and the PSAM on ``port + 1`` until SIGINT/SIGTERM.
 
     SIGUSR1 toggles slot 0 (eject / insert the same card).  With ``pinpad_socket`` a PIN-pad
     reader (``libifd-sscard.so``, :mod:`simulator.ifdserver`) is served there too, holding
     ``pinpad_card``, or else the user card (vpcd slot 0 then starts empty).
+    ``on_ready(control_path)`` is called once the cards are loaded and the control socket is
+    bound (what ``sim serve`` announces).
     """
     cards: list[VirtualCard | None] = [load_card_file(card_path)]
-    if psam_path is not None:
-        cards.append(load_card_file(psam_path))
-    sources = [card_path, psam_path]
+    sources: list[str | os.PathLike[str] | None] = [card_path, psam_path]
     pad, scripted = None, None
-    if pinpad_socket:
-        from simulator.ifdserver import start_pinpad
+    pad_card: VirtualCard | None = None
+    try:
+        if psam_path is not None:
+            cards.append(load_card_file(psam_path))
+        if pinpad_socket:
+            from simulator.ifdserver import start_pinpad
 
-        pad_card: VirtualCard | None
-        if pinpad_card is not None:
-            pad_card = load_card_file(pinpad_card)
-        else:  # the user card goes into the PIN pad: one card is in one reader
-            pad_card, cards[0], sources[0] = cards[0], None, None
-        pad, scripted = start_pinpad(pinpad_socket, pad_card, keypad)
-    server = VpcdServer(
-        cards, host=host, port=port, control_path=control_path or default_control_path()
-    )
+            if pinpad_card is not None:
+                pad_card = load_card_file(pinpad_card)
+            else:  # the user card goes into the PIN pad: one card is in one reader
+                pad_card, cards[0], sources[0] = cards[0], None, None
+            pad, scripted = start_pinpad(pinpad_socket, pad_card, keypad)
+        server = VpcdServer(
+            cards,
+            host=host,
+            port=port,
+            control_path=control_path or default_control_path(create=True),
+        )
+    except BaseException:
+        if pad is not None:
+            pad.stop()
+        for card in [*cards, pad_card]:
+            close_card(card)
+        raise
     server.keypad = scripted
     for slot, source in zip(server._slots, sources, strict=False):
         slot.source = str(source) if source is not None else None
@@ -507,13 +678,18 @@ def serve(
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _toggle)
     try:
+        server.start()
         log.info("serving %s on %s:%d (control %s)", card_path, host, port, server.control_path)
+        if on_ready is not None:
+            on_ready(str(server.control_path))
         server.serve_forever()
     finally:
         if pad is not None:
             pad.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        server.close_cards()
+        close_card(pad_card)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -541,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(Path(args.card), args.psam, host, port, args.control,
               pinpad_socket=args.pinpad_socket, pinpad_card=args.pinpad_card, keypad=args.keypad)
     except SSCardError as exc:
-        print(f"sscard: {exc}", flush=True)
+        print(f"sscard: {printable(str(exc))}", file=sys.stderr, flush=True)
         return 2
     return 0
 

@@ -54,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from apdu.crypto import Algorithm, city_code_from_card_id
 from apdu.elements import GENERATION_BY_PREFIX, SEXES, generation_of
 from apdu.errors import CryptoError
+from apdu.text import strip_controls
 
 #: §1: generation by the first three characters of 规范版本 (the table lives in apdu.elements).
 GENERATIONS = GENERATION_BY_PREFIX
@@ -125,9 +126,10 @@ def _compact(value: dt.date | None) -> str:
 
 
 def _field(value: object) -> str:
-    """One ``|``-separated field: card text is untrusted, so separators and line ends go."""
+    """One ``|``-separated field: card text is untrusted, so the separator and every control
+    character (line ends, ``\\x0b``, ``\\x1c``, NUL, ESC, bidi overrides: :mod:`apdu.text`) go."""
     text = "" if value is None else str(value)
-    return text.replace("|", "").replace("\r", "").replace("\n", "")
+    return strip_controls(text.replace("|", ""))
 
 
 class CardRead(_Model):
@@ -185,8 +187,8 @@ class CardRead(_Model):
         ``区划|社保号|卡号|识别码|姓名|历史字节|规范版本|发卡日期|有效期|终端机编号|终端设备号|``:
         区划 = city code of 卡的识别码 (§8.3), 识别码 = its 32 hex digits, 历史字节 = the ATR
         historical bytes in hex, dates YYYYMMDD; a field that is unknown is empty.  Each field
-        ends with ``|`` (the national layout), and ``|`` or line ends inside card text are dropped
-        so a hostile card cannot shift the fields.
+        ends with ``|`` (the national layout), and ``|`` or any control character inside card
+        text is dropped, so a hostile card can neither shift the fields nor split the line.
         """
         h = self.holder or HolderData()
         i = self.issuer

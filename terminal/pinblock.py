@@ -31,7 +31,6 @@ a PIN field or a key.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +40,8 @@ from typing import Literal
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from apdu.errors import CryptoError, DataFormatError, UsageError
+from apdu.errors import CryptoError, DataFormatError, FileError, UsageError
+from apdu.jsonfile import loads_strict, read_regular
 
 BlockCipherName = Literal["3DES", "SM4", "AES"]
 
@@ -118,19 +118,21 @@ class PinKey:
 
         The cipher follows the format (0: 3DES, 4: SM4) unless the JSON names ``"cipher"``.
         """
-        try:
-            text = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read the PIN key file {path}: {exc.strerror}") from None
+        try:  # bounded and non-blocking: a FIFO or a device is refused (apdu.jsonfile)
+            text = read_regular(path, limit=4096, what="PIN key file").decode("utf-8").strip()
+        except FileError as exc:
+            raise UsageError(f"cannot read {exc}") from None
+        except UnicodeDecodeError:
+            raise CryptoError(f"PIN key file {path} is not text") from None
         cipher: str = _format(fmt)[1]
         label = f"TEST PIN key from {Path(path).name}"
         if text.startswith("{"):
             try:
-                data = json.loads(text)
+                data = loads_strict(text.encode("utf-8"), f"PIN key file {path}")
                 hexkey = data["key"]
                 cipher = data.get("cipher", cipher)
                 label = str(data.get("label") or label)
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (FileError, KeyError, TypeError, AttributeError):
                 raise CryptoError(f"PIN key file {path} is not a key object") from None
         else:
             hexkey = "".join(text.split())

@@ -19,6 +19,7 @@ messages name what is asked ("current PIN"), never what was typed.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,15 @@ def _confirmed(first: bytearray, second: bytearray, prompt: str) -> bytearray:
         wipe(second)
 
 
+def _have_terminal() -> bool:
+    """True when a controlling terminal can be opened (getpass asks there, not on stdin)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
 class PromptPinSource:
     """No-echo prompt on the controlling terminal (via click, which uses getpass underneath)."""
 
@@ -76,7 +86,13 @@ class PromptPinSource:
         self._prompt = prompt_func or click.prompt
 
     def _ask(self, text: str) -> bytearray:
-        value = self._prompt(text, hide_input=True, err=True, default="", show_default=False)
+        if sys.stdin is None and not _have_terminal():
+            raise UsageError("no terminal to ask for the PIN (standard input is closed); "
+                             "use --pin-stdin")
+        try:
+            value = self._prompt(text, hide_input=True, err=True, default="", show_default=False)
+        except OSError as exc:
+            raise UsageError(f"cannot ask for the PIN: {exc.strerror or exc}") from None
         return bytearray(str(value).encode("utf-8", "replace"))
 
     def get(self, prompt: str, *, confirm: bool = False) -> bytearray:
@@ -99,7 +115,14 @@ class StdinPinSource:
 
     def _line(self, prompt: str) -> bytearray:
         stream = self._stream if self._stream is not None else sys.stdin
-        line = stream.readline()
+        if stream is None:
+            raise UsageError("--pin-stdin: standard input is closed")
+        try:
+            line = stream.readline()
+        except OSError as exc:
+            raise UsageError(f"--pin-stdin: cannot read standard input: {exc.strerror}") from None
+        except UnicodeDecodeError:  # never the bytes in the message: they may be a PIN
+            raise UsageError(f"--pin-stdin: line {self.lines_read + 1} is not text") from None
         if not line:
             raise UsageError(
                 f"--pin-stdin: no line for the {prompt} (line {self.lines_read + 1} is missing)"

@@ -705,9 +705,9 @@ def stack_lock(timeout: float = 240.0) -> Iterator[None]:
 
 
 def card_atr(path: Path) -> bytes:
-    from simulator.vpcd import load_card_file
+    from simulator.loader import card_atr as atr_of
 
-    return load_card_file(path).atr
+    return atr_of(path)  # no lock: the server may hold the card
 
 
 @dataclass

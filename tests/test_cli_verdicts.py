@@ -29,6 +29,7 @@ def run(*args: str, stdin: str = "") -> Result:
 def _saved(tmp_path: Path, card: Any, name: str = "card.json") -> str:
     path = tmp_path / name
     card.save(path)
+    card.close()  # one owner per card file: the command under test opens it again
     return str(path)
 
 

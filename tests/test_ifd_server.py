@@ -3,6 +3,7 @@ here from a Python client; tests/test_ifd_driver.py checks the C driver against 
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -189,7 +190,8 @@ def test_the_keypad_verb_of_the_control_channel(tmp_path: Path) -> None:
 
     control = tmp_path / "ctl.sock"
     server = VpcdServer([], control_path=str(control))
-    assert server.handle_control("keypad 123456").startswith("error this server has no scripted")
+    answer = json.loads(server.handle_control(b'{"command": "keypad", "entry": "123456"}'))
+    assert answer["ok"] is False and answer["message"].startswith("this server has no scripted")
     server.keypad = ScriptedKeypad()
     server.start()
     try:

@@ -10,6 +10,7 @@ from apdu.crypto import card_key, internal_auth_response
 from apdu.keys import TEST_KEYS, KeySet
 from simulator import usercard
 from simulator.samples import sample_card
+from simulator.state import CardState
 from simulator.usercard import UserCard
 from tests.helpers_sim import (
     card_key_of,
@@ -121,7 +122,7 @@ def test_key_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(usercard, "_cryptogram_matches", torn)
     assert c.transmit(apdu) == b"\x6f\x00"
-    assert UserCard.load(path).key_tries_left("SSSE", 0x0A) == 2
+    assert CardState.load(path).test_card_keys["SSSE:0A"].tries_left == 2
 
 
 # --- INTERNAL AUTHENTICATE (§7.5) --------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from apdu.codec import pin_encode
 from simulator import usercard
 from simulator.samples import sample_card
+from simulator.state import CardState
 from simulator.usercard import UserCard
 from tests.helpers_sim import (
     change_apdu,
@@ -164,12 +165,13 @@ def test_pin_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(usercard, "_pin_matches", torn)
     assert c.transmit(verify_apdu("123456")) == b"\x6f\x00"
-    assert UserCard.load(path).pin_tries_left == 5  # no free try for whoever pulls the card
+    c.close()
+    assert CardState.load(path).pin.tries_left == 5  # no free try for whoever pulls the card
     monkeypatch.undo()
     reloaded = UserCard.load(path)
     select_ssse(reloaded)
     assert sw(reloaded, verify_apdu("123456")) == 0x9000
-    assert UserCard.load(path).pin_tries_left == 6
+    assert CardState.load(path).pin.tries_left == 6
 
 
 def test_change_pin_counter_persisted_before_compare(tmp_path, monkeypatch) -> None:
@@ -179,7 +181,7 @@ def test_change_pin_counter_persisted_before_compare(tmp_path, monkeypatch) -> N
     select_ssse(c)
     monkeypatch.setattr(usercard, "_pin_matches", lambda *a: 1 / 0)
     assert c.transmit(change_apdu("123456", "111111")) == b"\x6f\x00"
-    assert UserCard.load(path).pin_tries_left == 5
+    assert CardState.load(path).pin.tries_left == 5
 
 
 def test_wrong_pin_is_saved(tmp_path) -> None:
@@ -188,7 +190,7 @@ def test_wrong_pin_is_saved(tmp_path) -> None:
     c = UserCard.load(path)
     select_ssse(c)
     assert sw(c, verify_apdu("000000")) == 0x63C5
-    assert UserCard.load(path).pin_tries_left == 5
+    assert CardState.load(path).pin.tries_left == 5
 
 
 # --- PIN UNBLOCK / RESET (§6, §7.6) -----------------------------------------------------------

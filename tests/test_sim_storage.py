@@ -8,6 +8,7 @@ import pytest
 
 from simulator import state as state_mod
 from simulator.samples import sample_personalisation
+from simulator.state import CardState
 from simulator.usercard import UserCard
 
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF00")
@@ -33,4 +34,4 @@ def test_a_failed_write_before_the_compare_is_a_memory_failure_not_a_free_try(
     assert card.transmit(bytes.fromhex("00200000")) == b"\x63\xc5"
     assert card.transmit(bytes.fromhex("00A4040006D15600000503"))[0] == 0x61
     assert card.transmit(bytes.fromhex("00B2842805")) == b"\x69\x82"
-    assert UserCard.load(path).pin_tries_left == 6
+    assert CardState.load(path).pin.tries_left == 6

@@ -10,6 +10,7 @@ from apdu.names import DF_AIDS, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID
 from apdu.tlv import ber_decode_one, simple_record
 from simulator import store
 from simulator.samples import sample_card
+from simulator.state import CardState
 from simulator.usercard import UserCard
 from tests.helpers_sim import (
     SELECT_SSSE,
@@ -337,6 +338,7 @@ def test_blocks_survive_save_and_load(tmp_path) -> None:
     c.power_on()
     select_ssse(c)
     assert sw(c, maced(c, 0x84, 0x1E, 0x00, 0x01)) == 0x9000
+    c.close()
     again = UserCard.load(path)
     again.power_on()
     assert sw(again, SELECT_SSSE) == 0x9303
@@ -386,7 +388,8 @@ def test_atomic_save_leaves_old_file_on_crash(tmp_path, monkeypatch: pytest.Monk
     select_ssse(c)
     assert c.transmit(verify_apdu("000000")) == b"\x65\x81"  # the save failed: memory failure
     assert path.read_bytes() == before
-    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+    # no temp file left behind (the lock file beside the card stays: it is never deleted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".card.json.lock", "card.json"]
     json.loads(before)
 
 
@@ -397,6 +400,7 @@ def test_file_card_state_roundtrip(tmp_path) -> None:
     data = json.loads(path.read_text("utf-8"))
     assert data["kind"] == "sscard-user-card" and data["test_only"] is True
     assert "test_card_keys" in data and "123456" not in json.dumps(data["personalisation"])
+    c.close()
     c2 = UserCard.load(path)
     assert c2.atr == c.atr and c2.card_id == c.card_id
     c2.power_on()
@@ -419,9 +423,11 @@ def test_force_block_for_test_cards(tmp_path) -> None:
     c = sample_card(3, t0=False)
     c.save(path)
     c.force_block(application=True)
-    assert sw(UserCard.load(path), SELECT_SSSE) == 0x9303
+    assert CardState.load(path).application_blocked
     c.force_block(card=True)
-    assert sw(UserCard.load(path), "00A40000023F00") == 0x6A81
+    c.close()
+    with UserCard.load(path) as again:
+        assert sw(again, "00A40000023F00") == 0x6A81
 
 
 def test_select_with_no_data_selects_the_mf(card: UserCard) -> None:

@@ -6,7 +6,9 @@ How it works, for one run:
 1. a child process is forked; it loads the card file, SELECTs SSSE and runs a seeded, random
    list of operations (VERIFY right/wrong, CHANGE PIN, PIN UNBLOCK, PIN RESET, EXTERNAL
    AUTHENTICATE right/wrong), appending the number of completed APDUs to a log after each one;
-2. the parent SIGKILLs it after a random delay (0..``MAX_DELAY`` seconds);
+2. the parent waits until the child has opened the card (it holds the file's lock and says so
+   through a pipe), then SIGKILLs it after a random delay (0..``MAX_DELAY`` seconds): the kills
+   land among the commands and their saves, not in the start-up of the process;
 3. the parent replays the same operations on an in-memory card whose saves are captured (the list
    of every state the card wrote, in order), and checks that the card file
    - loads (it is never a half-written file), and
@@ -121,7 +123,7 @@ class _Proxy:
         return getattr(self._card, name)
 
 
-def child(path: Path, log: Path, seed: int) -> None:
+def child(path: Path, log: Path, seed: int, ready: int) -> None:
     """The process that gets killed: never returns."""
     try:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -133,6 +135,7 @@ def child(path: Path, log: Path, seed: int) -> None:
             os.write(fd, b"%d\n" % count)
 
         card = UserCard.load(path)
+        os.write(ready, b".")
         execute(_Proxy(card, logged), plan(seed), card.state().pin.digits)
         os.write(fd, b"done\n")
         os._exit(0)
@@ -160,8 +163,10 @@ def simulate(start: dict[str, Any], seed: int, apdus: int,
     """Replay the run's operations in memory, stopping once ``apdus`` APDUs have completed."""
     sim = Simulation(states=[start])
 
-    def capture(self: CardState, path: object) -> None:
+    def capture(self: CardState, path: object, raw: bytes | None = None,
+                dump: dict[str, Any] | None = None) -> bytes:
         sim.states.append(self.model_dump(mode="json"))
+        return b""
 
     def after(command: bytes, response: bytes) -> None:
         sim.marks.append(len(sim.states) - 1)
@@ -193,9 +198,14 @@ def one_run(path: Path, log: Path, seed: int, fig: Figures,
             monkeypatch: pytest.MonkeyPatch) -> None:
     before = CardState.load(path).model_dump(mode="json")
     log.unlink(missing_ok=True)
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        child(path, log, seed)
+        os.close(ready_r)
+        child(path, log, seed, ready_w)
+    os.close(ready_w)
+    os.read(ready_r, 1)  # the card is open (or the child failed: b"", and the asserts say so)
+    os.close(ready_r)
     time.sleep(random.Random(seed).uniform(0, MAX_DELAY))
     try:
         os.kill(pid, signal.SIGKILL)

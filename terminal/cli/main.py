@@ -1,8 +1,13 @@
 """The ``sscard`` command: one click group, one error policy.
 
-Errors: every :class:`apdu.errors.SSCardError` (and click's usage errors) ends as one readable
-line on stderr and a non-zero exit: 1 when the card or a policy refused (``exit_code`` 1), 2 for
-usage and I/O.  No traceback for user errors; ``SSCARD_DEBUG=1`` shows one for developers.
+Errors: every expected failure ends as ONE readable line on stderr and a non-zero exit: 1 when
+the card or a policy refused (an :class:`apdu.errors.SSCardError` with ``exit_code`` 1), 2 for
+usage and I/O: our typed errors, click's usage errors (``--wait nan``), and the operating
+system's (a missing directory, a full disk, a closed or broken standard output, text that does
+not encode).  Every line goes through :func:`apdu.text.printable`, so text from a card or a file
+in a message cannot control the terminal.  With standard output closed a command refuses to run
+(it would otherwise succeed in silence), and output that could not be written ends in exit 2,
+never 0.  No traceback for user errors; ``SSCARD_DEBUG=1`` shows one for developers.
 
 Command groups are registered from a table (:data:`GROUPS`) of ``module:attribute`` names, and
 plugins under the entry-point group ``sscard.cli``: the simulator's ``sscard sim`` arrives that
@@ -20,6 +25,7 @@ from typing import Any
 import click
 
 from apdu.errors import SSCardError
+from apdu.text import printable
 
 #: the terminal's own commands: name -> "module:attribute" (imported when the CLI starts).
 GROUPS: dict[str, str] = {
@@ -47,20 +53,74 @@ def _load(target: str) -> click.Command | None:
         return None
 
 
+def error_line(message: str) -> None:
+    """``sscard: MESSAGE`` on stderr, control characters escaped (a message may quote a card or
+    a file); a message of several lines (a refusal and its notes) keeps its lines.  An error
+    while writing it (stderr closed or full) is ignored: the exit code still tells."""
+    text = "\n".join(printable(line) for line in message.split("\n"))
+    try:
+        click.echo(f"sscard: {text}", err=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an operating-system error, naming the file when there is one."""
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, BrokenPipeError):
+        return "output closed before everything was written (broken pipe)"
+    if exc.filename is not None:
+        return f"{exc.filename}: {reason}"
+    return f"I/O error: {reason}"
+
+
 class SSCardGroup(click.Group):
-    """A group that turns our typed errors into one line and an exit code."""
+    """A group that turns every expected failure into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SSCardError as exc:
-            if os.environ.get("SSCARD_DEBUG"):
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("SSCARD_DEBUG") or not isinstance(exc, _EXPECTED):
                 raise
-            click.echo(f"sscard: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            message, code = _describe(exc)
+            error_line(message)
+            ctx.exit(code)
         except KeyboardInterrupt:
-            click.echo("sscard: interrupted", err=True)
+            error_line("interrupted")
             ctx.exit(130)
+
+
+#: What a user can cause; anything else is a bug and keeps its traceback.
+_EXPECTED = (SSCardError, click.ClickException, OSError, UnicodeError)
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """(one line, exit code) for an expected failure."""
+    if isinstance(exc, SSCardError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, click.ClickException):
+        message = exc.format_message()
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, click.UsageError) and ctx is not None:
+            message += f" (see '{ctx.command_path} -h')"
+        return message, exc.exit_code if exc.exit_code != 1 else 2
+    if isinstance(exc, OSError):
+        return os_error_text(exc), 2
+    return f"text that cannot be encoded or decoded ({type(exc).__name__})", 2
+
+
+def _silence_stdout() -> None:
+    """After a failed write to stdout, point fd 1 at /dev/null: Python flushes stdout again at
+    exit and would print a second error (a traceback-like 'Exception ignored' block)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 @click.group(cls=SSCardGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,7 +145,22 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="sscard")
+    if sys.stdout is None:  # started with fd 1 closed: every result would vanish with exit 0
+        error_line("standard output is closed: nowhere to write the result")
+        raise SystemExit(2)
+    code: int | str | None = 0
+    try:
+        cli.main(args=argv, prog_name="sscard")
+    except SystemExit as exc:
+        code = exc.code
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _silence_stdout()
+        if not code:
+            error_line(os_error_text(exc))
+            code = 2
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -87,6 +88,25 @@ class CardOptions:
         return True if self.sim == SAMPLE else Path(self.sim)
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds >= 0 (``nan`` and ``inf`` are not waits)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r} is not a finite number of seconds >= 0", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
 _OPTION_NAMES = (
     "reader", "sim", "psam", "psam_reader", "keys", "json", "trace", "wait", "read_strategy",
 )
@@ -129,7 +149,7 @@ def card_options(func: F) -> F:
             help="Print the APDU trace on stderr (PIN data redacted).",
         ),
         click.option(
-            "--wait", "wait", metavar="SECONDS", type=click.FloatRange(min=0), default=None,
+            "--wait", "wait", metavar="SECONDS", type=SECONDS, default=None,
             help="Wait up to SECONDS for a card to be inserted.",
         ),
         click.option(

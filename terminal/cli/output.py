@@ -5,6 +5,12 @@
 - JSON is ``json.dumps(..., ensure_ascii=False, indent=2)``: names stay readable in UTF-8.
 - Check statuses are shown as PASS / FAIL / WARN / SKIP; colour is added with ``click.style``
   and click strips it when stdout is not a TTY, so pipes and files get plain text.
+- Text from a card is data (:mod:`apdu.text`): every value, note, decode error, check detail and
+  status reason a person reads goes through :func:`printable`, which shows control characters
+  as visible escapes (``\\x1b``, ``\\u202e``) — the escapes our own colours use are added after.
+  JSON escapes them too: C0 controls as JSON always does, and (with ``ensure_ascii=False``) the
+  C1, format/bidi and separator characters as ``\\uXXXX``, so the value a program parses is
+  unchanged and the text a person sees is inert.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import click
 
 from apdu.elements import CARD_TYPES, SEXES
+from apdu.text import is_control, printable
 from terminal.activation import ActivationStatus
 from terminal.checks import CheckReport
 from terminal.models import CardRead
@@ -80,8 +87,22 @@ def table(rows: Iterable[Sequence[str]], headers: Sequence[str] | None = None) -
     return "\n".join(lines)
 
 
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code > 0xFFFF:  # a UTF-16 surrogate pair, as JSON spells characters beyond the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2)
+    """Readable JSON (names stay UTF-8) in which no control character travels raw."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2)
+    if text.replace("\n", "").isprintable():
+        return text
+    # json.dumps escapes C0 itself and writes only the indent's "\n" outside strings: every
+    # other control character is inside a string, where \uXXXX means the same character.
+    return "".join(_json_escape(ch) if ch != "\n" and is_control(ch) else ch for ch in text)
 
 
 def echo_json(obj: Any) -> None:
@@ -94,7 +115,7 @@ def marker(status: str) -> str:
 
 
 def _show(value: object) -> str:
-    return "-" if value is None or value == "" else str(value)
+    return "-" if value is None or value == "" else printable(str(value))
 
 
 def card_rows(card: CardRead) -> list[tuple[str, str]]:
@@ -128,13 +149,15 @@ def card_rows(card: CardRead) -> list[tuple[str, str]]:
 
 def card_table(card: CardRead) -> str:
     text = table(card_rows(card))
-    extra = [f"note: {n}" for n in card.notes]
-    extra += [f"decode error: {k}: {v}" for k, v in card.decode_errors.items()]
+    extra = [f"note: {printable(n)}" for n in card.notes]
+    extra += [
+        f"decode error: {printable(k)}: {printable(v)}" for k, v in card.decode_errors.items()
+    ]
     return "\n".join([text, *extra])
 
 
 def checks_table(report: CheckReport) -> str:
-    rows = [(marker(c.status), c.name, c.detail) for c in report.checks]
+    rows = [(marker(c.status), printable(c.name), printable(c.detail)) for c in report.checks]
     counts = {s: sum(1 for c in report.checks if c.status == s) for s in MARKERS}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     word, colour = CHECK_VERDICTS[report.verdict]
@@ -162,5 +185,5 @@ def status_table(status: ActivationStatus) -> str:
         ("bank application", bank),
         ("initial PIN", INITIAL_PIN_TEXT[status.initial_pin]),
     ]
-    reasons = "\n".join(f"  - {r}" for r in status.reasons)
+    reasons = "\n".join(f"  - {printable(r)}" for r in status.reasons)
     return f"{table(rows)}\nreasons:\n{reasons}" if reasons else table(rows)

@@ -30,6 +30,7 @@ from apdu import status as sw
 from apdu.errors import PolicyError, SSCardError, UsageError
 from terminal import pin as pinops
 from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.cli.output import printable, to_json
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource, PromptPinSource, StdinPinSource
 from terminal.pinstatus import PinStatus
@@ -107,10 +108,10 @@ def policy_options(func: F) -> F:
 def emit(opts: CardOptions, data: dict[str, Any], lines: list[str]) -> None:
     """JSON on stdout with ``--json``, else the human lines."""
     if opts.json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(to_json(data))
     else:
         for line in lines:
-            click.echo(line)
+            click.echo(printable(line))
 
 
 def describe_status(st: PinStatus) -> str:

@@ -31,7 +31,14 @@ from apdu.errors import NoCardError, TransportError
 from terminal import pin as pinops
 from terminal.activation import decide
 from terminal.cli.options import CardOptions, card_options, open_session
-from terminal.cli.output import card_table, checks_table, echo_json, status_table, table
+from terminal.cli.output import (
+    card_table,
+    checks_table,
+    echo_json,
+    printable,
+    status_table,
+    table,
+)
 from terminal.inspect import inspect_card
 from terminal.models import national_terminal_number
 from terminal.pinstatus import PinStatus
@@ -69,7 +76,7 @@ def readers(as_json: bool) -> None:
     click.echo(
         table(
             (
-                (str(i), name, shown[p])
+                (str(i), printable(name), shown[p])
                 for i, (name, p) in enumerate(zip(names, presence, strict=True))
             ),
             ("#", "reader", "slot"),
@@ -128,7 +135,7 @@ def check(ctx: click.Context, opts: CardOptions) -> None:
         if found.card is not None:
             click.echo(card_table(found.card))
         else:
-            click.echo("\n".join(f"note: {n}" for n in found.notes))
+            click.echo("\n".join(f"note: {printable(n)}" for n in found.notes))
         click.echo()
         click.echo(checks_table(report))
     if report.verdict != "ok":

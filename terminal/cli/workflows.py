@@ -30,6 +30,7 @@ import click
 from apdu.errors import SSCardError
 from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.cli.output import printable
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource
@@ -82,8 +83,12 @@ def _genuine_text(genuine: bool | None, notes: list[str]) -> str:
 
 
 def _table(rows: list[tuple[str, object]]) -> list[str]:
+    """Label / value lines; values (names, numbers from the card) are shown escaped."""
     width = max(len(label) for label, _ in rows)
-    return [f"{label.ljust(width)}  {'' if value is None else value}" for label, value in rows]
+    return [
+        f"{label.ljust(width)}  {'' if value is None else printable(str(value))}"
+        for label, value in rows
+    ]
 
 
 def _date(value: dt.date | None) -> str:
@@ -141,7 +146,7 @@ def pharmacy(
         ("Genuine card", _genuine_text(result.genuine, result.notes)),
         ("APDUs", result.apdus),
     ]
-    lines = _table(rows) + [f"warning: {w}" for w in result.warnings]
+    lines = _table(rows) + [f"warning: {printable(w)}" for w in result.warnings]
     emit(opts, result.to_json(), lines)
 
 
@@ -211,7 +216,7 @@ def activate(
             )
     except SSCardError as exc:
         for note in getattr(exc, "__notes__", []):
-            click.echo(f"sscard: {note}", err=True)
+            click.echo(f"sscard: {printable(note)}", err=True)
         raise
     st = result.status
     rows: list[tuple[str, object]] = [
@@ -224,5 +229,5 @@ def activate(
         ("Status", getattr(st, "verdict", "activated" if result.activated else "not activated")),
         ("APDUs", result.apdus),
     ]
-    lines = _table(rows) + [f"warning: {w}" for w in result.warnings]
+    lines = _table(rows) + [f"warning: {printable(w)}" for w in result.warnings]
     emit(opts, result.to_json(), lines)

@@ -10,7 +10,6 @@ TEST, and key bytes appear in no repr, str or error message.
 
 from __future__ import annotations
 
-import json
 import secrets
 from os import PathLike
 from pathlib import Path
@@ -26,7 +25,8 @@ from apdu.crypto import (
     mac,
     session_key,
 )
-from apdu.errors import CryptoError, UsageError
+from apdu.errors import CryptoError, FileError, UsageError
+from apdu.jsonfile import loads_strict, read_regular
 from apdu.keys import TEST_KEYS, KeySet
 from terminal.sam.base import SecurityModule
 
@@ -49,12 +49,14 @@ class SoftwareSam(SecurityModule):
         exit 2) naming the file and the reason, never its content.
         """
         where = Path(path)
+        try:  # bounded and strict: a FIFO, a device or hostile JSON is one line (apdu.jsonfile)
+            raw = read_regular(where, what="key file")
+        except FileError as exc:
+            raise UsageError(f"cannot read {exc}") from None
         try:
-            data = json.loads(where.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot read key file {where}: {exc.strerror or exc}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise UsageError(f"key file {where} is not JSON") from None
+            data = loads_strict(raw, f"key file {where}")
+        except FileError as exc:
+            raise UsageError(str(exc)) from None
         try:
             return cls(KeySet.from_json(data))
         except CryptoError as exc:
