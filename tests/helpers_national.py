@@ -96,15 +96,24 @@ def source(tmp: Path, generation: int, mode: str = "software", **config: Any) ->
 
 
 def expected_line(path: Path, terminal: str) -> str:
-    """What ``sscard read --format national`` prints for the card file, with ``terminal``."""
+    """What ``sscard read --format national`` prints for the card file, with ``terminal``.
+
+    Read from a copy: the card file itself may be held by a card source or a service (one owner
+    per card file)."""
+    import shutil
+    import tempfile
+
     from drivers.channel import CardChannel
     from drivers.open import open_reader
     from terminal.reading import read_card
     from terminal.sam.software import SoftwareSam
     from terminal.session import CardSession
 
-    with open_reader(sim=path) as reader:
-        card = read_card(CardSession(CardChannel(reader), sam=SoftwareSam()))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copy(path, copy)
+        with open_reader(sim=copy) as reader:
+            card = read_card(CardSession(CardChannel(reader), sam=SoftwareSam()))
     return card.national_format(terminal, "")
 
 

@@ -88,15 +88,25 @@ def running_service(
     pins: PinQueue | None = None,
     env: dict[str, str] | None = None,
     socket_path: Path | None = None,
+    default_place: bool = False,
+    unset: Sequence[str] = (),
 ) -> Iterator[RunningService]:
-    """``sscard service ARGS --socket S --log L`` with the scripted pinentry; stopped at the end."""
+    """``sscard service ARGS --socket S --log L`` with the scripted pinentry; stopped at the end.
+
+    ``default_place``: no ``--socket``; the service chooses (the path it announces is used).
+    ``unset``: environment variables the service must not inherit.
+    """
     sock = socket_path or tmp / "svc.sock"
     log = tmp / "service.log"
-    cmd = [*SSCARD, "service", *args, "--socket", str(sock), "--log", str(log)]
+    cmd = [*SSCARD, "service", *args, "--log", str(log)]
+    if not default_place:
+        cmd += ["--socket", str(sock)]
     if "--config" not in args:
         cmd += ["--pinentry", str(PINENTRY)]
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(pins.env() if pins else {}),
                     **(env or {}))
+    for name in unset:
+        full_env.pop(name, None)
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=full_env, start_new_session=True)
     svc = RunningService(proc, sock, log)
@@ -104,6 +114,8 @@ def running_service(
     try:
         if not svc.ready.wait(60) or proc.poll() is not None:
             raise AssertionError(f"the service did not start:\n{svc.text()}")
+        if default_place:
+            svc.socket = Path(svc.wait_log("listening on").split("listening on ", 1)[1])
         yield svc
     finally:
         svc.stop()

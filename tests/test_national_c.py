@@ -222,7 +222,7 @@ def test_every_function_through_pcscd(built: tuple[Path, Path], tmp_path: Path, 
         f'[security]\nmode = "psam"\npsam_reader = "{pcsc_stack.psam_reader}"\n'
         f'[pin]\nprogram = "{REPO / "tests" / "pinentry_scripted.py"}"\n'
     )
-    line = expected_line(fresh_stack_card, PSAM_TERMINAL)
+    line = expected_line(fresh_stack_card, PSAM_TERMINAL)  # (from a copy: the server holds it)
     with running_service(tmp_path, ["--config", str(config)], pins=pins) as svc:
         out = run_c("full", c_env(svc, pins, "psam", line, line, PSAM_TERMINAL))
         assert "0 failed" in out
@@ -259,3 +259,20 @@ def test_a_restarted_service_is_found_again_and_a_dead_one_is_minus_11(
         caller.join(30)
     assert result == [-11]  # an EOF, never a hang, and the request is not repeated
     assert buf.value.decode("gbk").startswith(text_of(-11))
+
+
+@pytest.mark.parametrize("where", ["XDG_RUNTIME_DIR", "TMPDIR"])
+def test_the_library_finds_the_service_where_it_listens_by_default(
+        built: tuple[Path, Path], tmp_path: Path, pins: PinQueue, where: str) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    others = [n for n in ("SSCARD_SOCKET", "XDG_RUNTIME_DIR", "TMPDIR") if n != where]
+    card = card_file(tmp_path, 3)
+    with running_service(tmp_path, ["--sim", str(card)], pins=pins, env={where: str(base)},
+                         default_place=True, unset=others) as svc:
+        assert svc.socket.parent.parent == base  # base/sscard/ or base/sscard-<uid>/
+        c_env = {k: v for k, v in os.environ.items() if k not in others}
+        c_env.update({where: str(base), "SSCARD_TEST_CARDINFO": CARD_INFO})
+        done = subprocess.run([str(TEST), str(LIB), "threads", "1"], cwd=REPO, text=True,
+                              capture_output=True, timeout=120, check=False, env=c_env)
+    assert done.returncode == 0 and "ok   threads at once" in done.stdout, done.stdout

@@ -11,7 +11,7 @@ import pytest
 
 from apdu.errors import UsageError
 from terminal.service.config import load_config, parse_config
-from terminal.service.runtime import ensure_private_dir, listen, remove_socket, socket_identity
+from terminal.service.runtime import default_socket_path, listen, remove_socket, socket_identity
 
 GOOD = """
 [reader]
@@ -103,23 +103,22 @@ def test_unreadable_files(tmp_path: Path) -> None:
 # --- the socket's place ---------------------------------------------------------------------------
 
 
-def test_private_dir_is_created_0700_and_checked(tmp_path: Path) -> None:
-    d = tmp_path / "run" / "sscard"
-    (tmp_path / "run").mkdir()
-    ensure_private_dir(d)
-    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
-    os.chmod(d, 0o755)
-    with pytest.raises(UsageError, match="open to other users"):
-        ensure_private_dir(d)
-    link = tmp_path / "link"
-    link.symlink_to(d)
-    with pytest.raises(UsageError, match="not a directory"):
-        ensure_private_dir(link)
-    other = tmp_path / "other"
-    other.mkdir(mode=0o700)
-    os.chown(other, 65534, 65534)
-    with pytest.raises(UsageError, match="another user"):
-        ensure_private_dir(other)
+def test_the_default_socket_is_in_the_private_directory(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.delenv("SSCARD_SOCKET", raising=False)
+    assert default_socket_path() == run / "sscard" / "service.sock"
+    sock, path = listen()
+    sock.close()
+    assert path == run / "sscard" / "service.sock"
+    assert stat.S_IMODE(os.stat(run / "sscard").st_mode) == 0o700
+    os.chmod(run / "sscard", 0o755)
+    with pytest.raises(UsageError, match="not 0700"):  # never "repaired": refused
+        listen()
+    monkeypatch.setenv("SSCARD_SOCKET", str(tmp_path / "x.sock"))
+    assert default_socket_path() == tmp_path / "x.sock"
 
 
 def test_listen_refuses_to_replace_what_is_not_a_stale_socket(tmp_path: Path) -> None:

@@ -1,20 +1,18 @@
 """Where the service's socket lives, and the rules that keep other users out.
 
-design-12: ``$XDG_RUNTIME_DIR/sscard/service.sock`` (the directory 0700, the socket 0600, created
-under a restrictive umask *before* ``bind`` so it is never reachable even for an instant), else a
-per-user directory ``/tmp/sscard-<uid>`` that must be ours, a real directory (not a symlink) and
-0700 — a directory another user created first is refused, never used.  ``--socket PATH``
-overrides the place; its socket gets the same 0600, and its directory must not be writable by
-others unless it is sticky (as ``/tmp`` is), so no other user can replace the socket.
+design-12: ``service.sock`` in the user's private run-time directory (:func:`apdu.rundir.
+private_dir`: ``$XDG_RUNTIME_DIR/sscard/``, else ``$TMPDIR``/``/tmp`` ``sscard-<uid>/``, a real
+directory of this user's, 0700, checked before every use and never "repaired": the same rule as
+the simulator's control socket), the socket 0600, created under a restrictive umask *before*
+``bind`` so that it is never reachable even for an instant.  ``--socket PATH`` overrides the
+place; its socket gets the same 0600, and its directory must not be writable by others unless it
+is sticky (as ``/tmp`` is), so no other user can replace the socket.
 
 A path that already exists is only removed when it is a socket nobody answers on (a stale one);
 a live service there is an error, and anything that is not a socket is never touched.
 
 The C library computes the same default path (``terminal/national/c/sscard_national.c``); the
 environment variable ``SSCARD_SOCKET`` overrides it there and in the Python client.
-
-(The simulator's control socket gets the same rule in the card-files change; when both have
-landed, the directory check moves to one helper in ``drivers/`` used by both.)
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import stat
 from pathlib import Path
 
 from apdu.errors import UsageError
+from apdu.rundir import private_dir
 
 SOCKET_NAME = "service.sock"
 ENV_SOCKET = "SSCARD_SOCKET"
@@ -34,36 +33,12 @@ ENV_SOCKET = "SSCARD_SOCKET"
 MAX_PATH = 107
 
 
-def default_dir() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and Path(runtime).is_absolute():
-        return Path(runtime) / "sscard"
-    return Path(f"/tmp/sscard-{os.geteuid()}")
-
-
 def default_socket_path() -> Path:
-    """``SSCARD_SOCKET`` when set, else the private directory's ``service.sock``."""
+    """``SSCARD_SOCKET`` when set, else ``service.sock`` in the private directory."""
     env = os.environ.get(ENV_SOCKET)
     if env:
         return Path(env)
-    return default_dir() / SOCKET_NAME
-
-
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` 0700, or check that the existing one is ours, real and 0700."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise UsageError(f"cannot create {path}: {exc.strerror}") from None
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{path} is not a directory (a symlink or a file is never used)")
-    if st.st_uid != os.geteuid():
-        raise UsageError(f"{path} belongs to another user (uid {st.st_uid}); refusing to use it")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise UsageError(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o})")
+    return private_dir(create=False) / SOCKET_NAME
 
 
 def _check_parent(path: Path) -> None:
@@ -100,8 +75,7 @@ def _clear_stale(path: Path) -> None:
 def listen(path: Path | None = None, backlog: int = 64) -> tuple[socket.socket, Path]:
     """The listening socket at ``path`` (default: the private directory), mode 0600."""
     if path is None:
-        path = default_dir() / SOCKET_NAME
-        ensure_private_dir(path.parent)
+        path = private_dir() / SOCKET_NAME
     else:
         path = Path(path)
         if not path.parent.is_dir():

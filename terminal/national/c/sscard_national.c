@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -183,19 +184,27 @@ static void connection_drop(struct connection *c) {
     }
 }
 
+static int is_directory(const char *path) {
+    struct stat st;
+    return path != NULL && path[0] == '/' && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* SSCARD_SOCKET, else service.sock in the private directory of apdu/rundir.py:
+ * $XDG_RUNTIME_DIR/sscard, else $TMPDIR (or /tmp)/sscard-<uid>. */
 static int socket_path(struct sockaddr_un *addr) {
     const char *env = getenv("SSCARD_SOCKET");
     const char *runtime = getenv("XDG_RUNTIME_DIR");
+    const char *tmp = getenv("TMPDIR");
     int n;
     memset(addr, 0, sizeof *addr);
     addr->sun_family = AF_UNIX;
     if (env != NULL && env[0] != '\0') {
         n = snprintf(addr->sun_path, sizeof addr->sun_path, "%s", env);
-    } else if (runtime != NULL && runtime[0] == '/') {
+    } else if (is_directory(runtime)) {
         n = snprintf(addr->sun_path, sizeof addr->sun_path, "%s/sscard/service.sock", runtime);
     } else {
-        n = snprintf(addr->sun_path, sizeof addr->sun_path, "/tmp/sscard-%lu/service.sock",
-                     (unsigned long)geteuid());
+        n = snprintf(addr->sun_path, sizeof addr->sun_path, "%s/sscard-%lu/service.sock",
+                     is_directory(tmp) ? tmp : "/tmp", (unsigned long)geteuid());
     }
     return (n > 0 && (size_t)n < sizeof addr->sun_path) ? 0 : -1;
 }

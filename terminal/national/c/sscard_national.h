@@ -4,7 +4,7 @@
  *
  * Every function forwards to the sscard service (a per-user process that owns the readers, the
  * card session, PIN entry and the security module) over the Unix socket named by SSCARD_SOCKET,
- * else $XDG_RUNTIME_DIR/sscard/service.sock, else /tmp/sscard-<uid>/service.sock.
+ * else $XDG_RUNTIME_DIR/sscard/service.sock, else $TMPDIR (or /tmp)/sscard-<uid>/service.sock.
  *
  * Conventions (national-interface.md section 1):
  *   - every function returns 0 on success; otherwise a national error code, and pOutInfo (when
