@@ -154,7 +154,7 @@ def test_output_layout_and_safe_fields() -> None:
     assert format_file(f, [format_record(["a", "b"])]) == "DF04EF08:01|a^b^|$"
     assert format_file(FileRef("DF01EF0A", "DF01", 0xEF0A, items=(ItemRef(0x37),)),
                        ["CHN"]) == "DF01EF0A|CHN|$"
-    assert safe_field("张|三$丰^\x1b[0m\n") == "张三丰[0m"
+    assert safe_field("张|三$丰^\x1b[0m\n\u202e") == "张三丰[0m"
 
 
 # --- item values -----------------------------------------------------------------------------

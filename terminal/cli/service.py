@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import click
 
 from apdu.errors import SSCardError, UsageError
+from apdu.text import printable
 from terminal.service.config import (
     SAMPLE,
     ServiceConfig,
@@ -190,11 +190,9 @@ def status(socket_path: str | None, as_json: bool) -> None:
                f"clients {answer.get('clients')}")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _clean(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """A control character a card might carry is shown as an escape (apdu.text's rule)."""
+    return printable(text)
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from apdu.text import strip_controls
 from terminal.national.codes import (
     BAD_PARAMETER,
     CARD_ID_FORMAT,
@@ -53,8 +54,8 @@ _NUMBER = re.compile(r"[0-9A-F]{1,2}", re.IGNORECASE)
 _CARD_ID = re.compile(r"[0-9A-F]{32}", re.IGNORECASE)
 _CARD_NUMBER = re.compile(r"[0-9A-Z]{1,20}", re.IGNORECASE)
 
-#: characters card text may not carry into an output field (delimiters and controls).
-_UNSAFE = re.compile(r"[|$^\x00-\x1f\x7f]")
+#: the delimiters of the national formats: card text may not carry them into a field.
+_DELIMITERS = re.compile(r"[|$^]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +196,9 @@ def parse_card_info(text: str) -> CardInfo:
 
 
 def safe_field(text: str) -> str:
-    """Card text made safe for one output field: delimiters and control characters dropped."""
-    return _UNSAFE.sub("", text)
+    """Card text made safe for one output field: delimiters and control characters (the one rule
+    of :mod:`apdu.text`) dropped."""
+    return strip_controls(_DELIMITERS.sub("", text))
 
 
 def format_file(f: FileRef, fields: list[str]) -> str:
