@@ -3,10 +3,11 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-SYSPKGS := pcscd vsmartcard-vpcd libpcsclite-dev swig opensc pcsc-tools gcc
+SYSPKGS := pcscd vsmartcard-vpcd libpcsclite-dev swig opensc pcsc-tools gcc pinentry-curses
 # The system binaries each package provides; a package counts as present when its file exists.
 SYSFILES := /usr/sbin/pcscd /usr/lib/pcsc/drivers/serial/libifdvpcd.so /usr/include/PCSC/winscard.h \
-            /usr/bin/swig /usr/bin/opensc-tool /usr/bin/scriptor /usr/bin/gcc
+            /usr/bin/swig /usr/bin/opensc-tool /usr/bin/scriptor /usr/bin/gcc \
+            /usr/bin/pinentry-curses
 
 # The PIN-pad reader driver for pcscd (issue 13) and its C test: C99, libc and pcsc-lite's headers.
 IFD_CC   ?= gcc
@@ -16,9 +17,22 @@ IFD_SO   := $(IFD_OUT)/libifd-sscard.so
 IFD_TEST := $(IFD_OUT)/test-ifd-sscard
 IFD_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -I/usr/include/PCSC
 
-.PHONY: install system venv demo test test-fast lint bench fuzz clean ifd
+# The national reader-interface library (issue 12), its header and its C test: C99, libc only,
+# exporting exactly the national names (exports.map).  `make install-national` installs it (also
+# as libSSCardDriver.so) under PREFIX (default /usr/local; DESTDIR for staging).
+NAT_CC     ?= gcc
+NAT_SRC    := terminal/national/c
+NAT_OUT    := build/national
+NAT_SO     := $(NAT_OUT)/libsscard-national.so
+NAT_TEST   := $(NAT_OUT)/national_test
+NAT_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -O2
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 
-install: system $(STAMP) ifd
+.PHONY: install system venv demo test test-fast lint bench fuzz clean ifd national install-national
+
+install: system $(STAMP) ifd national
 
 # System packages through apt-get, only when something is missing (root only; otherwise say what to install).
 system:
@@ -50,6 +64,23 @@ $(IFD_SO): $(IFD_SRC)/ifd_sscard.c $(IFD_SRC)/ifd_sscard_proto.h
 $(IFD_TEST): $(IFD_SRC)/test_ifd_sscard.c $(IFD_SRC)/ifd_sscard_proto.h
 	@mkdir -p $(IFD_OUT)
 	$(IFD_CC) $(IFD_CFLAGS) -o $@ $<
+
+national: system $(NAT_SO) $(NAT_TEST)
+
+$(NAT_SO): $(NAT_SRC)/sscard_national.c $(NAT_SRC)/sscard_national.h $(NAT_SRC)/exports.map
+	@mkdir -p $(NAT_OUT)
+	$(NAT_CC) $(NAT_CFLAGS) -fPIC -fvisibility=hidden -shared \
+	  -Wl,--version-script=$(NAT_SRC)/exports.map -Wl,-soname,libsscard-national.so -o $@ $<
+
+$(NAT_TEST): $(NAT_SRC)/national_test.c
+	@mkdir -p $(NAT_OUT)
+	$(NAT_CC) $(NAT_CFLAGS) -pthread -o $@ $<
+
+install-national: national
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 $(NAT_SO) $(DESTDIR)$(LIBDIR)/libsscard-national.so
+	ln -sf libsscard-national.so $(DESTDIR)$(LIBDIR)/libSSCardDriver.so
+	install -m 0644 $(NAT_SRC)/sscard_national.h $(DESTDIR)$(INCLUDEDIR)/sscard_national.h
 
 demo: install
 	$(BIN)/sscard check --sim

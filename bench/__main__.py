@@ -22,6 +22,7 @@ MODULES = (
     "bench_workflows",
     "bench_vpcd",
     "bench_pinpad",
+    "bench_national",
 )
 
 

@@ -28,7 +28,7 @@ the 33 bytes of ISO/IEC 7816-3 that pcscd keeps) is refused when it is loaded, n
 asks for it.
 
 The control channel is a UNIX socket in the user's private directory
-(:func:`simulator.rundir.private_dir`; ``--control PATH`` elsewhere).  It is bound under a umask
+(:func:`apdu.rundir.private_dir`; ``--control PATH`` elsewhere).  It is bound under a umask
 of 0177, so it is never reachable by others, not even between bind and a chmod.  A stale socket
 left by a dead server is removed only if it is a socket owned by this user that nobody answers
 on; anything else at the path (a card file, a directory) is refused and left alone.  One request
@@ -63,10 +63,10 @@ from pathlib import Path
 from apdu.errors import SSCardError, UsageError
 from apdu.jsonfile import file_type
 from apdu.redact import describe_command
+from apdu.rundir import private_dir
 from apdu.text import printable
 from simulator.card import VirtualCard, close_card, log_fault
 from simulator.pinpad import ScriptedKeypad, keypad_command
-from simulator.rundir import private_dir
 
 log = logging.getLogger("sscard.vpcd")
 
@@ -96,7 +96,7 @@ _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 def default_control_path(create: bool = False) -> str:
-    """``sim.sock`` in the user's private directory (:func:`simulator.rundir.private_dir`:
+    """``sim.sock`` in the user's private directory (:func:`apdu.rundir.private_dir`:
     ``$XDG_RUNTIME_DIR/sscard/``, else ``/tmp/sscard-<uid>/``), which is checked (owner, mode
     0700, not a link) and, with ``create``, made."""
     return str(private_dir(create) / CONTROL_NAME)

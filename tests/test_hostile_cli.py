@@ -237,7 +237,7 @@ def test_stale_socket_is_removed_only_if_it_is_ours(tmp_path: Path) -> None:
 
 def test_private_directory_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from apdu.errors import UsageError
-    from simulator.rundir import private_dir
+    from apdu.rundir import private_dir
     from simulator.vpcd import default_control_path
 
     runtime = tmp_path / "run"

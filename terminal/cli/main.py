@@ -36,6 +36,8 @@ GROUPS: dict[str, str] = {
     "pin": "terminal.cli.pin:pin",
     "pharmacy": "terminal.cli.workflows:pharmacy",
     "activate": "terminal.cli.workflows:activate",
+    "service": "terminal.cli.service:service",
+    "national": "terminal.cli.service:national",
 }
 
 PLUGIN_GROUP = "sscard.cli"

@@ -8,8 +8,9 @@ sends it card paths.  Inside a directory that is ours (owner = this user, mode 0
 symbolic link) nobody else can create, replace or even reach a socket.  A directory that exists
 but fails a check is refused with one line, never "fixed" (it may be someone else's trap).
 
-The service of issue 12 (the local WebSocket) will want exactly this rule for its own socket
-and state: use :func:`private_dir`, do not write another.
+Both the simulator's control socket (simulator/vpcd.py) and the sscard service's socket
+(terminal/service/runtime.py) live here, so the rule is in ``apdu/``: the one package both may
+import (as :mod:`apdu.jsonfile`, the one bounded file reader, is).
 """
 
 from __future__ import annotations
