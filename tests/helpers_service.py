@@ -80,6 +80,10 @@ def _pump(svc: RunningService) -> None:
     svc.ready.set()
 
 
+#: what ``sscard service`` prints on stderr once it listens, before the socket path.
+ANNOUNCED = "sscard service: listening on "
+
+
 @contextmanager
 def running_service(
     tmp: Path,
@@ -115,7 +119,9 @@ def running_service(
         if not svc.ready.wait(60) or proc.poll() is not None:
             raise AssertionError(f"the service did not start:\n{svc.text()}")
         if default_place:
-            svc.socket = Path(svc.wait_log("listening on").split("listening on ", 1)[1])
+            # the announcement line itself: the service's log line also says "listening on"
+            # (with the readers after the path), and either may come first
+            svc.socket = Path(svc.wait_log(ANNOUNCED).split(ANNOUNCED, 1)[1])
         yield svc
     finally:
         svc.stop()

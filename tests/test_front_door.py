@@ -212,3 +212,18 @@ def test_sim_sample_reads_the_file_named_sample(tmp_path: Path, monkeypatch: Any
     assert built_in.exit_code == 0 and json.loads(built_in.stdout)["name"] == "张三丰"
     last = run("read", "--json", "--sim")
     assert last.exit_code == 0 and json.loads(last.stdout)["name"] == "张三丰"
+
+
+def test_sscard_service_sim_sample_is_a_file_too(tmp_path: Path) -> None:
+    """The service's ``--sim`` follows the same rule; its configuration keeps the keyword."""
+    from terminal.cli.options import SAMPLE as BARE_SIM
+    from terminal.cli.service import sim_value
+    from terminal.service.config import parse_config
+
+    def source(sim: str) -> Any:
+        config = parse_config({"reader": {"sim": sim_value(sim)}, "security": {"mode": "software"}})
+        return config.source_config(tmp_path).sim
+
+    assert source(BARE_SIM) is True
+    assert source("sample") == tmp_path / "sample"
+    assert source("card.json") == tmp_path / "card.json"
