@@ -322,10 +322,11 @@ class CardSession:
         return place.name is not None and self._place(here).parent == place.parent
 
     def _moved(self, label: str | None) -> None:
-        """The card now has ``label`` selected (None: unknown); a new DF ends the external
-        authentications of the old one (§2) and has no current EF."""
-        if label != self.selected or label is None:
-            self.authenticated = frozenset()
+        """The card now has ``label`` selected (None: unknown).  Another DF ends the external
+        authentications of the old one (§2); a SELECT of the same DF is counted as ending them
+        too ([choice]: §2 is silent on it, and an authentication done twice costs two APDUs
+        where one taken for granted would cost a refused command).  No current EF either."""
+        self.authenticated = frozenset()
         self.selected = label
         self.ef = None
         self.spent = set()
