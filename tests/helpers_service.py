@@ -115,7 +115,10 @@ def running_service(
         if not svc.ready.wait(60) or proc.poll() is not None:
             raise AssertionError(f"the service did not start:\n{svc.text()}")
         if default_place:
-            svc.socket = Path(svc.wait_log("listening on").split("listening on ", 1)[1])
+            # the CLI's "listening on PATH" and the log's "listening on PATH (readers: ...)"
+            # arrive in either order: the path is what follows, up to the log's details
+            line = svc.wait_log("listening on").split("listening on ", 1)[1]
+            svc.socket = Path(line.split(" (readers: ", 1)[0])
         yield svc
     finally:
         svc.stop()
