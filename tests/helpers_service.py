@@ -80,10 +80,6 @@ def _pump(svc: RunningService) -> None:
     svc.ready.set()
 
 
-#: what ``sscard service`` prints on stderr once it listens, before the socket path.
-ANNOUNCED = "sscard service: listening on "
-
-
 @contextmanager
 def running_service(
     tmp: Path,
@@ -119,9 +115,10 @@ def running_service(
         if not svc.ready.wait(60) or proc.poll() is not None:
             raise AssertionError(f"the service did not start:\n{svc.text()}")
         if default_place:
-            # the announcement line itself: the service's log line also says "listening on"
-            # (with the readers after the path), and either may come first
-            svc.socket = Path(svc.wait_log(ANNOUNCED).split(ANNOUNCED, 1)[1])
+            # the CLI's "listening on PATH" and the log's "listening on PATH (readers: ...)"
+            # arrive in either order: the path is what follows, up to the log's details
+            line = svc.wait_log("listening on").split("listening on ", 1)[1]
+            svc.socket = Path(line.split(" (readers: ", 1)[0])
         yield svc
     finally:
         svc.stop()
