@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from apdu import areas
-from apdu.codec import TEXT_CODEC
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS, TEXT_CODEC, pin_format_ok
 from apdu.elements import (
     CARD_ID_MARK,
     CARD_TYPES,
@@ -57,7 +57,7 @@ NAME_BYTES = 30
 NAME_EXT_BYTES = 20
 
 _DIGITS = re.compile(r"[0-9]+")
-PIN_PROBLEM = "pin: must be 4 to 16 decimal digits (§6)"
+PIN_PROBLEM = f"pin: must be {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} decimal digits (§6)"
 
 
 class PersonalisationError(SSCardError):
@@ -291,8 +291,8 @@ def encoding_problems(p: Personalisation) -> list[str]:
         if d.year < 1000:
             out.append(f"{fname}: year must have 4 digits")
     pin = p.pin.get_secret_value()
-    if not (_digits(pin) and 4 <= len(pin) <= 16):
-        out.append(PIN_PROBLEM)  # a card file holds 4 to 16 digits (simulator.state.PinState)
+    if not pin_format_ok(pin):
+        out.append(PIN_PROBLEM)  # what a card file can hold (simulator.state.PinState)
     if p.bank is not None:
         if not _digits(p.bank.pan) or len(p.bank.pan) > 19:
             out.append("bank pan: must be at most 19 decimal digits")
@@ -355,7 +355,7 @@ def problems(p: Personalisation) -> list[str]:
     if not _digits(c.medical_area_code, 6):
         out.append("medical_area_code: must be a 6-digit area code")
     pin = p.pin.get_secret_value()
-    if not (_digits(pin) and 4 <= len(pin) <= 16):
+    if not pin_format_ok(pin):
         out.append(PIN_PROBLEM)
     if p.bank is not None and not luhn_ok(p.bank.pan):
         out.append("bank pan: fails the Luhn check")

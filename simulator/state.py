@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from apdu.crypto import CARD_KEY_LENGTH, Algorithm
 from apdu.keys import KID_TABLE
 from simulator.extensions import card_extension
@@ -59,7 +60,7 @@ class PinState(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    digits: str = Field(pattern=r"^[0-9]{4,16}$")
+    digits: str = Field(pattern=rf"^[0-9]{{{PIN_MIN_DIGITS},{PIN_MAX_DIGITS}}}$")
     tries_left: int = Field(ge=0, le=15)
     max_tries: int = Field(ge=1, le=15)
     enabled: bool = True
