@@ -30,7 +30,7 @@ AFL pointing at that record (:func:`gpo_answer`).
 from __future__ import annotations
 
 from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile
-from apdu.atr import build_ssc_atr
+from apdu.atr import build_historical, build_ssc_atr
 from apdu.codec import an_encode, cn_encode, date_encode
 from apdu.crypto import Algorithm
 from apdu.elements import EF05, EF06, Element
@@ -100,8 +100,9 @@ DF_LABELS = {"DF01": "PUBLIC", "DF02": "EMPLOYMENT", "DF03": "SOCIAL INSURANCE 1
 
 
 def historical_bytes(card_id: bytes) -> bytes:
-    """T1..T13 of §10 for a card with identification code ``card_id`` (§8.3)."""
-    return CHIP_MAKER + COS + CARD_MAKER + card_id[0:2] + card_id[8:12]
+    """T1..T13 of §10 for a card with identification code ``card_id`` (§8.3): the area is the
+    first 4 digits of its city code, the serial its bytes 9-12."""
+    return build_historical(CHIP_MAKER + COS, CARD_MAKER, card_id[0:2], card_id[8:12])
 
 
 def atr(hist: bytes, *, t0: bool) -> bytes:

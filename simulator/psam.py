@@ -13,10 +13,12 @@ encrypts or MACs with that session key only.
 Choices where the spec is silent (shared with the terminal's security module):
 
 * Key storage and levels. The usage byte's bits 8-6 give the number of diversification levels
-  still to apply (§11): 0x67 -> 3, 0x48/0x46/0x47 -> 2. A 3-level key is stored as the national
-  TEST root (§7.7); a 2-level key is stored already diversified to this PSAM's province (root ->
-  province factor of its city code), so the terminal sends (card, city) for it. The number of
-  factors sent must equal the levels, else ``6A80``; an unknown usage/id pair answers ``6A88``.
+  still to apply (§11, :func:`apdu.psam.levels`): 0x67 -> 3, 0x48/0x46/0x47 -> 2. The key table
+  is :data:`apdu.psam.PSAM_KEYS`, the one the terminal's PSAM module sends from. A 3-level key
+  is stored as the national TEST root (§7.7); a 2-level key is stored already diversified to
+  this PSAM's province (root -> province factor of its city code), so the terminal sends (card,
+  city) for it. The number of factors sent must equal the levels, else ``6A80``; an unknown
+  usage/id pair answers ``6A88``.
 * DELIVERY SESSION KEY needs ADF DF01 selected, else ``6985`` (conditions of use not satisfied: it
   is a state of the application, not a missing authentication, so not ``6982``).
 * ``R`` is 8 bytes for DES and 16 for SM4 (the terminal pads ``R || 00*8``); the session key is
@@ -24,7 +26,7 @@ Choices where the spec is silent (shared with the terminal's security module):
   derives. A failed DELIVERY SESSION KEY forgets the previous session key.
 * CIPHER DATA without a session key: ``6985``. Encryption (P1 00/02) takes block-aligned data
   (the terminal formats ``LD || data || 80..`` itself), else ``6700``. MAC (P1 05): data = IV (one
-  block) || message; the PSAM pads ``80 00..`` and returns exactly :func:`apdu.crypto.mac`. Chained
+  block) || message; the PSAM answers exactly :func:`apdu.crypto.mac` with that IV. Chained
   MAC: 07 = IV || first part, 03 = middle part, both block-aligned (``6700`` otherwise); 01 = last
   part, padded, answered with the MAC. 03/01 without a 07 first: ``6985``.
 * Selecting MF or another DF forgets the session key (it belongs to the DF01 session).
@@ -36,15 +38,14 @@ another test set), never anything real, and no method returns key bytes.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from apdu import status as sw
+from apdu.atr import build_historical, build_ssc_atr
 from apdu.codec import cn_encode
 from apdu.command import CommandAPDU
 from apdu.commands import (
@@ -67,58 +68,24 @@ from apdu.crypto import (
     diversify,
     diversify_path,
     encrypt_ecb,
-    fold4,
-    pad80,
+    mac,
     province_factor,
     session_key,
 )
 from apdu.errors import ApduFormatError, CryptoError, DataFormatError
 from apdu.keys import TEST_KEYS, KeySet
-from apdu.names import (
-    MF_FID,
-    PSAM_ADF_AID,
-    PSAM_ADF_FID,
-    PSAM_DES_NAME,
-    PSAM_EF_SERIAL,
-    PSAM_EF_TERMINAL,
-    PSAM_SM4_NAME,
-)
+from apdu.names import MF_FID, PSAM_ADF_AID, PSAM_ADF_FID, PSAM_EF_SERIAL, PSAM_EF_TERMINAL
+from apdu.psam import KEY_BY_SLOT, MF_NAMES, SERIAL_SIZE, TERMINAL_SIZE, levels
 from simulator.card import log_fault
 from simulator.store import CardFileError, load_json, replace_file
 
 KIND = "sscard-psam"
 FORMAT = 1
 
-#: §11 [one source: the 2013 key-index table]: (usage, key id) -> card key name. The number of
-#: diversification levels is in the usage byte itself (bits 8-6).
-PSAM_KEY_TABLE: Mapping[tuple[int, int], str] = MappingProxyType(
-    {
-        (0x67, 0x08): "IRK",
-        (0x48, 0x10): "PUK",
-        (0x46, 0x09): "STK",
-        (0x48, 0x12): "UKSSSE",
-        (0x47, 0x0A): "RKSSSE",
-        (0x67, 0x2D): "RK1DF04",
-    }
-)
-
-#: The PSAM's DF name per environment (§11).
-MF_NAMES: Mapping[Algorithm, bytes] = MappingProxyType(
-    {Algorithm.DES: PSAM_DES_NAME, Algorithm.SM4: PSAM_SM4_NAME}
-)
-
-SERIAL_SIZE = 10  # EF 0015, cn 10
-TERMINAL_SIZE = 6  # EF 0016, cn 6
-
 #: ATR historical bytes T1..T5 and T6..T7 of a simulated PSAM (§10 layout): chip maker, COS,
 #: card maker. [choice] Values mean "sscard simulator"; T8..T13 follow from the area and serial.
 _CHIP_COS = bytes.fromhex("5353") + b"PSM"
 _CARD_MAKER = bytes.fromhex("5343")
-
-
-def levels(usage: int) -> int:
-    """Diversification levels still to apply: bits 8-6 of the key usage byte (§11)."""
-    return (usage >> 5) & 0x07
 
 
 @dataclass(frozen=True)
@@ -192,10 +159,9 @@ class Psam:
             PSAM_EF_TERMINAL: cn_encode(terminal_number, TERMINAL_SIZE),
         }
         self._key_table = self._build_keys()
-        hist = (
-            _CHIP_COS + _CARD_MAKER + bytes.fromhex(self.city_code[:4]) + bytes.fromhex(serial[-8:])
-        )
-        self._atr = bytes.fromhex("3B6D0000") + hist
+        hist = build_historical(_CHIP_COS, _CARD_MAKER, bytes.fromhex(self.city_code[:4]),
+                                bytes.fromhex(serial[-8:]))
+        self._atr = build_ssc_atr(hist, "T0")
         #: internal faults so far (``sim apdu`` exits non-zero on any).
         self.faults = 0
         self._volatile_reset()
@@ -302,7 +268,7 @@ class Psam:
         """Stored keys per the CHOICE in the module docstring (3 levels: root; 2: province key)."""
         table: dict[tuple[int, int], _Key] = {}
         province = province_factor(self.city_code)
-        for (usage, key_id), name in PSAM_KEY_TABLE.items():
+        for (usage, key_id), name in KEY_BY_SLOT.items():
             try:
                 root = self.keys.root(name)
             except CryptoError:
@@ -494,8 +460,9 @@ class Psam:
         return cbc_encrypt_last_block(self.algorithm, self._sk, part, iv)
 
     def _finish(self, iv: bytes, tail: bytes) -> bytes:
-        last = self._cbc(iv, pad80(tail, block_size(self.algorithm)))
-        return last[:4] if self.algorithm is Algorithm.DES else fold4(last)
+        """The MAC of the message's last part, chained from ``iv`` (§7.3)."""
+        assert self._sk is not None
+        return mac(self.algorithm, self._sk, tail, iv)
 
     def _mac_single(self, data: bytes) -> bytes:
         self._chain = None

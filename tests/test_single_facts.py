@@ -1,0 +1,90 @@
+"""Each spec fact is stated once and both sides use that one statement (issue 11).
+
+The simulator produces what the terminal consumes; where the two used to keep their own copies
+of a fact (the PSAM key table, the ATR form, the PIN length rule, ...), a change to one copy
+silently broke the pair.  These tests pin the sharing itself: the simulated card and the terminal
+resolve the fact from the same table object (or function), and what one side builds the other
+side parses back.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from apdu import codec, psam
+from apdu.crypto import Algorithm, Diversification, block8, card_key, session_key
+from apdu.keys import TEST_KEYS
+from drivers.channel import CardChannel
+from drivers.simulated import SimulatedReader
+from simulator.psam import Psam
+from terminal.sam import psam as terminal_psam
+from terminal.sam.psam import PsamSam
+
+CARD_ID = bytes.fromhex("420100D156000005" + "12345678" + "FFFFFFFF")
+HIST = bytes.fromhex("0086" + "434F53" + "5343" + "4201" + "00001234")
+DIV = Diversification.for_card(CARD_ID, HIST)
+
+
+# --- the PSAM key table (card-profile §11) ------------------------------------------------------
+
+
+def test_the_terminal_psam_module_sends_from_the_one_key_table() -> None:
+    assert terminal_psam.PSAM_KEYS is psam.PSAM_KEYS
+    assert terminal_psam.levels is psam.levels
+
+
+def test_the_inverse_key_table_is_derived_not_restated() -> None:
+    assert {slot: name for name, slot in psam.PSAM_KEYS.items()} == dict(psam.KEY_BY_SLOT)
+    assert len(psam.KEY_BY_SLOT) == len(psam.PSAM_KEYS)
+
+
+@pytest.mark.parametrize("alg", [Algorithm.DES, Algorithm.SM4], ids=lambda a: a.name)
+@pytest.mark.parametrize("name", sorted(psam.PSAM_KEYS))
+def test_every_key_name_resolves_to_the_same_psam_key_on_both_sides(
+    alg: Algorithm, name: str
+) -> None:
+    """The terminal's PSAM module asks the simulated PSAM for ``name``: the PSAM resolves the
+    usage/key id it is sent to that same card key, with the levels the terminal sent factors
+    for, and derives the session key the card itself derives from its own key."""
+    card = Psam.issue(algorithm=alg)
+    sent: list[bytes] = []
+
+    class Spy:
+        def exchange(self, command: bytes, response: bytes, seconds: float) -> None:
+            sent.append(bytes(command))
+
+    reader = SimulatedReader(card)
+    reader.connect()
+    module = PsamSam(CardChannel(reader, Spy()))
+    challenge = bytes(range(8))
+    module._deliver(alg, name, DIV, challenge)
+    usage, key_id = psam.PSAM_KEYS[name]
+    deliver = next(c for c in sent if c[:2] == b"\xbf\xde")
+    assert (deliver[2], deliver[3]) == (usage, key_id)
+    assert psam.KEY_BY_SLOT[(usage, key_id)] == name
+    assert deliver[4] == 8 * psam.levels(usage) + len(block8(alg, challenge))
+    stored = card._key_table[(usage, key_id)]
+    assert stored.name == name and stored.levels == psam.levels(usage)
+    expected = session_key(alg, card_key(alg, TEST_KEYS.root(name), DIV), challenge)
+    assert card._sk == expected
+
+
+# --- the PIN length rule (card-profile §6) ------------------------------------------------------
+
+
+def test_the_pin_length_bounds_are_one_pair() -> None:
+    from apdu import part10
+    from simulator import personalisation, state
+    from terminal import pinpolicy
+
+    assert (codec.PIN_MIN_DIGITS, codec.PIN_MAX_DIGITS) == (4, 16)
+    assert pinpolicy.PIN_MIN_DIGITS is codec.PIN_MIN_DIGITS
+    assert pinpolicy.PinPolicy(length=None).max_length == codec.PIN_MAX_DIGITS
+    assert part10.PIN_MAX_DIGITS is codec.PIN_MAX_DIGITS
+    assert "4 to 16" in personalisation.PIN_PROBLEM
+    pattern = state.PinState.model_fields["digits"].metadata[0].pattern
+    assert pattern == r"^[0-9]{4,16}$"
+    for digits in range(0, 20):
+        pin = "1" * digits
+        assert codec.pin_format_ok(pin) is (4 <= digits <= 16)
+        assert pinpolicy.card_format_ok(pin) is codec.pin_format_ok(pin)
