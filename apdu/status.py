@@ -37,6 +37,11 @@ MAC_INVALID = 0x9302
 APPLICATION_BLOCKED = 0x9303
 
 
+def sw_bytes(sw: int) -> bytes:
+    """The two bytes SW1 SW2 of a status word, as a card sends them after its data."""
+    return sw.to_bytes(2, "big")
+
+
 def verification_failed(tries_left: int) -> int:
     """``63Cx``: verification failed, x tries left (x capped at 15)."""
     return 0x63C0 | min(max(tries_left, 0), 15)

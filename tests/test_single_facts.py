@@ -88,3 +88,46 @@ def test_the_pin_length_bounds_are_one_pair() -> None:
         pin = "1" * digits
         assert codec.pin_format_ok(pin) is (4 <= digits <= 16)
         assert pinpolicy.card_format_ok(pin) is codec.pin_format_ok(pin)
+
+
+# --- the FCI (§3) and the bank application's data (§9) -------------------------------------------
+
+
+def test_the_session_reads_the_fci_with_the_parser_beside_the_builder() -> None:
+    from apdu import fci
+    from terminal import session
+
+    assert session.parse_ssse_fci is fci.parse_ssse_fci
+    assert session.SsseInfo is fci.SsseInfo
+
+
+@pytest.mark.parametrize("generation", [1, 2, 3])
+def test_every_generation_s_fci_parses_back_to_what_it_announces(generation: int) -> None:
+    from apdu.fci import DIR_SFI_FOR_GENERATION, parse_ssse_fci
+    from simulator.profile import ALGORITHM_FOR_GENERATION, ssse_fci
+
+    info = parse_ssse_fci(ssse_fci(generation))
+    assert info.fci_problem is None
+    assert info.dir_sfi == DIR_SFI_FOR_GENERATION[generation]
+    assert info.algorithm is ALGORITHM_FOR_GENERATION[generation]
+
+
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_the_simulated_gpo_answer_and_pan_record_parse_with_the_terminal_s_parsers(
+    fmt: int,
+) -> None:
+    from simulator.profile import BANK_PAN_SFI, contents, gpo_answer
+    from simulator.samples import sample_personalisation
+    from terminal import bank
+
+    assert bank.parse_gpo(gpo_answer(fmt)).afl == ((BANK_PAN_SFI, 1, 1),)
+    perso = sample_personalisation()
+    assert perso.bank is not None
+    (record,) = contents(perso)["MF/PSE/UNIONPAY/EF01"]
+    assert isinstance(record, bytes)
+    parsed = bank.parse_bank_record(record)
+    assert parsed is not None
+    assert (parsed.pan, parsed.expiry, parsed.pan_sequence) == (
+        perso.bank.pan, perso.bank.expiry, perso.bank.pan_seq
+    )
+    assert parsed.cardholder_name == perso.bank.cardholder_name
