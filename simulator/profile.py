@@ -30,9 +30,8 @@ AFL pointing at that record (:func:`gpo_answer`).
 from __future__ import annotations
 
 from apdu import emv
-from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile
+from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile, encode_item
 from apdu.atr import build_historical, build_ssc_atr
-from apdu.codec import an_encode, cn_encode, date_encode
 from apdu.crypto import Algorithm
 from apdu.elements import EF05, EF06, Element
 from apdu.errors import DataFormatError
@@ -45,7 +44,7 @@ from apdu.fci import (
     build_ssse_fci,
 )
 from apdu.names import MF_FID, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID, Kid
-from apdu.tlv import ber_encode, simple_encode
+from apdu.tlv import ber_encode
 from simulator.appdata import app_contents
 from simulator.extensions import extension_of
 from simulator.filesystem import (
@@ -204,25 +203,10 @@ def build_tree(generation: int, *, bank: bool = True,
 # --- contents -------------------------------------------------------------------------------------
 
 
-def _encode(el: Element, value: object, pad: int) -> bytes:
-    if el.format == "an":
-        return an_encode(str(value), el.size, pad)
-    if el.format == "cn":
-        text = str(value)
-        if not text.isdigit():  # real 初始化机构编号 carry non-BCD sequence bytes (issue 9)
-            return bytes.fromhex(text).ljust(el.size, b"\xff")
-        return cn_encode(text, el.size)
-    if el.format == "date":
-        return date_encode(value)  # type: ignore[arg-type]
-    return bytes(value)  # type: ignore[call-overload]
-
-
 def _records(table: tuple[Element, ...], values: dict[str, object], pad: int) -> list[bytes]:
-    return [
-        simple_encode(el.tag, _encode(el, values[el.field], pad))
-        for el in table
-        if el.field in values
-    ]
+    """The records of the items given, each encoded by its declaration (apdu.appfiles; real
+    初始化机构编号 with non-BCD sequence bytes are written from hex, issue 9)."""
+    return [encode_item(el, values[el.field], pad) for el in table if el.field in values]
 
 
 def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:

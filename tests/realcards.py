@@ -34,6 +34,7 @@ from pathlib import Path
 
 from apdu import codec, emv
 from apdu import status as sw
+from apdu.appfiles import encode_item
 from apdu.atr import SSC_HISTORICAL_LEN, build_ssc_atr, parse
 from apdu.crypto import Algorithm, Diversification
 from apdu.elements import BY_TAG_EF05, BY_TAG_EF06, EF05, EF06, Element, generation_of
@@ -186,17 +187,15 @@ def _records_from_exchanges(exchanges: list[tuple[bytes, bytes]]) -> dict[tuple[
 
 
 def _encode(element: Element, value: str) -> bytes:
-    """A record for ``value`` in the element's §4 format; "" is an unpersonalised item."""
-    if element.format == "b":
-        return simple_encode(element.tag, bytes.fromhex(value) if value else bytes(element.size))
-    if element.format == "an":
-        raw = value.encode("gb18030")
-        return simple_encode(element.tag, raw.ljust(max(element.size, len(raw)), b"\x00"))
+    """A record for ``value`` by the element's declaration (:func:`apdu.appfiles.encode_item`);
+    "" is an unpersonalised item (text and binary: 00s; BCD and dates: FFs), and text longer
+    than §4's size is kept whole, as real cards carry it."""
     if not value:
-        return simple_encode(element.tag, b"\xff" * element.size)
-    if element.format == "cn" and not value.isdigit():  # real non-BCD sequence bytes
-        return simple_encode(element.tag, bytes.fromhex(value).ljust(element.size, b"\xff"))
-    return simple_encode(element.tag, codec.cn_encode(value, element.size))
+        fill = b"\xff" if element.format in ("cn", "date") else b"\x00"
+        return simple_encode(element.tag, fill * element.size)
+    if element.format == "an" and len(value.encode(codec.TEXT_CODEC)) > element.size:
+        return simple_encode(element.tag, value.encode(codec.TEXT_CODEC))
+    return encode_item(element, value)
 
 
 @dataclass
