@@ -131,3 +131,49 @@ def test_the_simulated_gpo_answer_and_pan_record_parse_with_the_terminal_s_parse
         perso.bank.pan, perso.bank.expiry, perso.bank.pan_seq
     )
     assert parsed.cardholder_name == perso.bank.cardholder_name
+
+
+# --- identifier rules (§8, §9) --------------------------------------------------------------------
+
+
+def test_issuer_and_terminal_judge_an_ssn_with_the_same_functions() -> None:
+    from apdu import identifiers
+    from simulator import personalisation
+    from terminal import checks
+
+    for name in ("ssn_sex", "ssn_birth_date"):
+        assert getattr(checks, name) is getattr(identifiers, name)
+        assert getattr(personalisation, name) is getattr(identifiers, name)
+    assert checks.ssn_shaped is identifiers.ssn_shaped
+
+
+@pytest.mark.parametrize(
+    ("ssn", "sex", "born"),
+    [
+        ("420102198505151238", "1", "1985-05-15"),
+        ("11010519491231002X", "2", "1949-12-31"),
+        ("420102198502301238", "1", None),  # 30 February
+        ("4201021985051512", None, "1985-05-15"),  # too short for a sequence digit
+        ("42010219850515 1 8", None, "1985-05-15"),
+        ("４２０１０２１９８５０５１５１２３８", None, None),  # full-width: not GB 11643
+    ],
+)
+def test_ssn_rules(ssn: str, sex: str | None, born: str | None) -> None:
+    from apdu.identifiers import ssn_birth_date, ssn_sex
+
+    assert ssn_sex(ssn) == sex
+    date = ssn_birth_date(ssn)
+    assert (date.isoformat() if date else None) == born
+
+
+def test_the_sample_pan_passes_the_issuer_s_luhn_check() -> None:
+    from apdu.identifiers import luhn_check_digit, luhn_ok
+    from simulator.personalisation import luhn_ok as issuer_luhn_ok
+    from simulator.samples import luhn_complete, sample_personalisation
+
+    bank = sample_personalisation().bank
+    assert bank is not None and issuer_luhn_ok(bank.pan) and luhn_ok(bank.pan)
+    assert luhn_complete("7992739871") == "79927398713"  # the classic example
+    assert luhn_check_digit("621483420100000001") == bank.pan[-1]
+    assert not luhn_ok(bank.pan[:-1] + str((int(bank.pan[-1]) + 1) % 10))
+    assert not issuer_luhn_ok("79927398713")  # a PAN has at least 12 digits
