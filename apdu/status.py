@@ -35,6 +35,10 @@ CLA_NOT_SUPPORTED = 0x6E00
 NO_PRECISE_DIAGNOSIS = 0x6F00
 MAC_INVALID = 0x9302
 APPLICATION_BLOCKED = 0x9303
+#: ISO/IEC 7816-4 warnings that come with data: more data available (a multi-record READ RECORD
+#: answer that did not fit), end of record reached before Ne bytes.
+MORE_DATA_AVAILABLE = 0x6310
+END_OF_RECORD = 0x6282
 
 
 def sw_bytes(sw: int) -> bytes:

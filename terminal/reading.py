@@ -77,7 +77,7 @@ MULTI_RECORD_REFUSED = frozenset(
 )
 #: ISO/IEC 7816-4 answers that carry data: success, "more data available" (a multi-record answer
 #: that did not fit: the rest is read by tag) and "end of record reached before Ne bytes".
-_DATA_SW = frozenset({status.SUCCESS, 0x6310, 0x6282})
+_DATA_SW = frozenset({status.SUCCESS, status.MORE_DATA_AVAILABLE, status.END_OF_RECORD})
 
 #: historical bytes T1-T5: chip maker and COS (§10), i.e. the card model.
 MODEL_BYTES = 5
