@@ -23,40 +23,32 @@ from simulator import usercore
 from simulator.cardos import OK, sw, tries
 from simulator.usercore import UserCardCore, r8
 
-_WRONG_LENGTH = sw(status.WRONG_LENGTH)
-_WRONG_P1P2 = sw(status.WRONG_P1P2)
-_KEY_NOT_FOUND = sw(status.KEY_NOT_FOUND)
-_BLOCKED = sw(status.AUTH_METHOD_BLOCKED)
-_NO_CHALLENGE = sw(status.REFERENCED_DATA_INVALID)
-_CONDITIONS = sw(status.CONDITIONS_NOT_SATISFIED)
-_MAC = sw(status.MAC_INVALID)
-
 
 class AuthCommands(UserCardCore):
     """GET CHALLENGE, EXTERNAL / INTERNAL AUTHENTICATE, APPLICATION BLOCK, CARD BLOCK."""
 
     def _get_challenge(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if data or ne not in (4, 8, 16):
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         challenge = os.urandom(ne)
         self._challenge = challenge
         return challenge + OK
 
     def _external_authenticate(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if len(data) not in (16, 17):
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         k = self._key_for(p2)
         if k is None:
-            return _KEY_NOT_FOUND
+            return sw(status.KEY_NOT_FOUND)
         if k.tries_left == 0:
-            return _BLOCKED
+            return sw(status.AUTH_METHOD_BLOCKED)
         chal = self._chal_in
         if chal is None:
-            return _NO_CHALLENGE
+            return sw(status.REFERENCED_DATA_INVALID)
         k.tries_left -= 1
         self._persist()  # §6/§7.4 anti-tearing: the try is spent before the compare
         sk = session_key(self._alg, k.key, r8(chal))
@@ -70,12 +62,12 @@ class AuthCommands(UserCardCore):
 
     def _internal_authenticate(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if len(data) != 16:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         k = self._key_for(p2)
         if k is None or k.name != "IRK":
-            return _KEY_NOT_FOUND
+            return sw(status.KEY_NOT_FOUND)
         return internal_auth_response(self._alg, k.key, data[:8], data[8:]) + OK
 
     def _mac_ok(self, ins: int, p1: int, p2: int, body: bytes, given: bytes) -> bytes | None:
@@ -83,21 +75,21 @@ class AuthCommands(UserCardCore):
         challenge, else the SW (6984 no challenge, 6A88 no STK, 9302 bad MAC)."""
         chal = self._chal_in
         if chal is None:
-            return _NO_CHALLENGE
+            return sw(status.REFERENCED_DATA_INVALID)
         stk = self._keys.get(("SSSE", Kid.STK))
         if stk is None:
-            return _KEY_NOT_FOUND
+            return sw(status.KEY_NOT_FOUND)
         self._sk = session_key(self._alg, stk.key, r8(chal))
         expected = mac(self._alg, self._sk, mac_input(0x84, ins, p1, p2, body))
-        return None if usercore.cryptogram_matches(expected, given) else _MAC
+        return None if usercore.cryptogram_matches(expected, given) else sw(status.MAC_INVALID)
 
     def _application_block(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2 != 0x01:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if len(data) != 4:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         if not self._ssse.in_subtree(self._cur_df):
-            return _CONDITIONS
+            return sw(status.CONDITIONS_NOT_SATISFIED)
         refused = self._mac_ok(INS_APPLICATION_BLOCK, p1, p2, b"", data)
         if refused is not None:
             return refused
@@ -108,9 +100,9 @@ class AuthCommands(UserCardCore):
 
     def _card_block(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if len(data) != 4:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         refused = self._mac_ok(INS_CARD_BLOCK, p1, p2, b"", data)
         if refused is not None:
             return refused

@@ -16,21 +16,17 @@ from simulator.filesystem import DFKind
 from simulator.profile import gpo_answer
 from simulator.usercore import UserCardCore
 
-_WRONG_P1P2 = sw(status.WRONG_P1P2)
-_CONDITIONS = sw(status.CONDITIONS_NOT_SATISFIED)
-_WRONG_DATA = sw(status.WRONG_DATA)
-
 
 class BankCommands(UserCardCore):
     """GET PROCESSING OPTIONS of the UnionPay ADF."""
 
     def _get_processing_options(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         df = self._cur_df
         if df.kind is not DFKind.ADF or df.domain != "BANK" or self._gpo_done:
-            return _CONDITIONS
+            return sw(status.CONDITIONS_NOT_SATISFIED)
         if not is_pdol_data(data):
-            return _WRONG_DATA
+            return sw(status.WRONG_DATA)
         self._gpo_done = True
         return gpo_answer(self._options.gpo_format) + OK

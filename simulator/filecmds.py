@@ -31,40 +31,30 @@ from simulator.cardos import OK, sw, wrong_le
 from simulator.filesystem import DF, EF, FREE, RecordEF, TransparentEF
 from simulator.usercore import UserCardCore
 
-_WRONG_LENGTH = sw(status.WRONG_LENGTH)
-_WRONG_P1P2 = sw(status.WRONG_P1P2)
-_INCOMPATIBLE = sw(status.INCOMPATIBLE_FILE_STRUCTURE)
-_RECORD_NOT_FOUND = sw(status.RECORD_NOT_FOUND)
-_FILE_NOT_FOUND = sw(status.FILE_NOT_FOUND)
-_NO_CURRENT_EF = sw(status.NO_CURRENT_EF)
-_WRONG_DATA = sw(status.WRONG_DATA)
-_OFFSET = sw(status.OFFSET_OUTSIDE_EF)
-_MORE_DATA = sw(status.MORE_DATA_AVAILABLE)  # a multi-record answer that did not fit [choice]
-
 
 class FileCommands(UserCardCore):
     """SELECT, READ RECORD, READ BINARY and UPDATE RECORD of the user card."""
 
     def _select(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p2 not in (0x00, 0x0C):
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         fci = p2 == 0x00
         if p1 == 0x04:
             df = self._tree.by_name.get(data)
-            return _FILE_NOT_FOUND if df is None else self._enter_df(df, fci)
+            return sw(status.FILE_NOT_FOUND) if df is None else self._enter_df(df, fci)
         if p1 not in (0x00, 0x01, 0x02):
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if p1 == 0x00 and not data:  # ISO 7816-4: SELECT with no data selects the MF
             return self._enter_df(self._tree.mf, fci)
         if len(data) != 2:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         fid = (data[0] << 8) | data[1]
         cur = self._cur_df
         node: DF | EF | None
         if p1 == 0x02:
             node = cur.by_fid.get(fid)
             if not isinstance(node, EF):
-                return _FILE_NOT_FOUND
+                return sw(status.FILE_NOT_FOUND)
         elif fid == MF_FID:
             node = self._tree.mf
         else:
@@ -77,7 +67,7 @@ class FileCommands(UserCardCore):
             if p1 == 0x01 and not isinstance(node, DF):
                 node = None
         if node is None:
-            return _FILE_NOT_FOUND
+            return sw(status.FILE_NOT_FOUND)
         if isinstance(node, DF):
             return self._enter_df(node, fci)
         self._set_ef(node)
@@ -92,15 +82,15 @@ class FileCommands(UserCardCore):
         or from the last down to P1, concatenated in one answer.  Mode 7 is RFU: ``6A86``.
         """
         if data:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         mode = p2 & 7
         if mode == 7 or (mode in MULTI_RECORD_MODES and not self._options.multi_record):
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         ef = self._target_ef(p2 >> 3)
         if type(ef) is bytes:
             return ef
         if not isinstance(ef, RecordEF):
-            return _INCOMPATIBLE
+            return sw(status.INCOMPATIBLE_FILE_STRUCTURE)
         read = ef.read
         if read is not FREE:
             denied = self._denied(read)
@@ -110,7 +100,7 @@ class FileCommands(UserCardCore):
             return self._read_records(ef, p1, mode, ne)
         index = self._record_index(ef, p1, mode)
         if index is None:
-            return _RECORD_NOT_FOUND
+            return sw(status.RECORD_NOT_FOUND)
         self._cur_rec = index
         rec = ef.records[index]
         if ne is None or ne < len(rec) or (ne != len(rec) and self._exact_le(ef)):
@@ -153,7 +143,7 @@ class FileCommands(UserCardCore):
         recs = ef.records
         start = self._cur_rec if p1 == 0 else p1 - 1
         if start is None or start >= len(recs):
-            return _RECORD_NOT_FOUND
+            return sw(status.RECORD_NOT_FOUND)
         indexes = list(range(start, len(recs)))
         if mode == ALL_TO:
             indexes.reverse()
@@ -165,31 +155,33 @@ class FileCommands(UserCardCore):
         for i in indexes:
             if len(out) + len(recs[i]) > limit:
                 self._cur_rec = i - 1 if mode == ALL_FROM else i + 1
-                return bytes(out) + _MORE_DATA if out else wrong_le(len(recs[i]))
+                if not out:
+                    return wrong_le(len(recs[i]))
+                return bytes(out) + sw(status.MORE_DATA_AVAILABLE)
             out += recs[i]
         self._cur_rec = indexes[-1]
         return bytes(out) + OK
 
     def _read_binary(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if data:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         if p1 & 0x80:
             if p1 & 0x60 or not p1 & 0x1F:
-                return _WRONG_P1P2
+                return sw(status.WRONG_P1P2)
             target = self._target_ef(p1 & 0x1F)
             offset = p2
         else:
-            target = self._cur_ef if self._cur_ef is not None else _NO_CURRENT_EF
+            target = self._cur_ef if self._cur_ef is not None else sw(status.NO_CURRENT_EF)
             offset = (p1 << 8) | p2
         if isinstance(target, bytes):
             return target
         if not isinstance(target, TransparentEF):
-            return _INCOMPATIBLE
+            return sw(status.INCOMPATIBLE_FILE_STRUCTURE)
         denied = self._denied(target.read)
         if denied is not None:
             return denied
         if offset >= target.size:
-            return _OFFSET
+            return sw(status.OFFSET_OUTSIDE_EF)
         avail = target.size - offset
         if ne is None:
             return wrong_le(min(avail, 256))
@@ -200,25 +192,25 @@ class FileCommands(UserCardCore):
 
     def _update_record(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if not data:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         mode = p2 & 7
         if (mode != BY_NUMBER and mode != BY_TAG) or p1 == 0:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         ef = self._target_ef(p2 >> 3)
         if isinstance(ef, bytes):
             return ef
         if not isinstance(ef, RecordEF):
-            return _INCOMPATIBLE
+            return sw(status.INCOMPATIBLE_FILE_STRUCTURE)
         denied = self._denied(ef.write)
         if denied is not None:
             return denied
         if len(data) > ef.max_record_len:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         if not is_simple_record(data):  # one SIMPLE-TLV object with a one-byte length (§4)
-            return _WRONG_DATA
+            return sw(status.WRONG_DATA)
         if mode == BY_TAG:
             if data[0] != p1:
-                return _WRONG_DATA
+                return sw(status.WRONG_DATA)
             idx = ef.index_of_tag(p1)
             if idx is None:
                 ef.records.append(data)  # §5: a missing record is appended
@@ -226,7 +218,7 @@ class FileCommands(UserCardCore):
                 ef.records[idx] = data
         else:
             if p1 > len(ef.records):
-                return _RECORD_NOT_FOUND
+                return sw(status.RECORD_NOT_FOUND)
             ef.records[p1 - 1] = data
         self._persist()
         return OK

@@ -22,14 +22,6 @@ from apdu.names import Kid
 from simulator.authcmds import AuthCommands
 from simulator.cardos import OK, sw, tries
 
-_WRONG_LENGTH = sw(status.WRONG_LENGTH)
-_WRONG_P1P2 = sw(status.WRONG_P1P2)
-_WRONG_DATA = sw(status.WRONG_DATA)
-_NO_PIN_HERE = sw(status.KEY_NOT_FOUND)
-_BLOCKED = sw(status.AUTH_METHOD_BLOCKED)
-_SECURITY = sw(status.SECURITY_STATUS_NOT_SATISFIED)
-_NO_CHALLENGE = sw(status.REFERENCED_DATA_INVALID)
-
 
 def _pin_matches(stored: bytes, given: bytes) -> bool:
     """The PIN comparison, constant-time. Its own function so a test can prove the try counter
@@ -46,73 +38,78 @@ class PinCommands(AuthCommands):
     """VERIFY, CHANGE PIN and PIN UNBLOCK / RESET (the last needs the MAC check of
     :class:`simulator.authcmds.AuthCommands`)."""
 
+    def _pin_compare(self, given: bytes) -> bool:
+        """§6 anti-tearing: one try is spent and SAVED before ``given`` is compared with the PIN;
+        on a match the counter is restored (the caller saves it with the rest of its change)."""
+        self._pin_tries -= 1
+        self._persist()
+        if not _pin_matches(self._pin_block, given):
+            return False
+        self._pin_tries = self._pin_max
+        return True
+
     def _verify(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if not self._cur_df.pin_domain:
-            return _NO_PIN_HERE
+            return sw(status.KEY_NOT_FOUND)
         if not data:  # §6: the status query uses no try
             if self._pin_tries == 0:
-                return _BLOCKED
+                return sw(status.AUTH_METHOD_BLOCKED)
             return OK if not self._pin_enabled else tries(self._pin_tries)
         if len(data) > 8:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         try:
             pin_decode(data)
         except DataFormatError:
-            return _WRONG_DATA
+            return sw(status.WRONG_DATA)
         if self._pin_tries == 0:
-            return _BLOCKED
-        self._pin_tries -= 1
-        self._persist()  # §6 anti-tearing: saved before the compare
-        if not _pin_matches(self._pin_block, data):
+            return sw(status.AUTH_METHOD_BLOCKED)
+        if not self._pin_compare(data):
             self._pin_verified = False
             return tries(self._pin_tries)
-        self._pin_tries = self._pin_max
         self._persist()
         self._pin_verified = True
         return OK
 
     def _change_pin(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 != 0x01 or p2:
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if not self._cur_df.pin_domain:
-            return _NO_PIN_HERE
+            return sw(status.KEY_NOT_FOUND)
         sep = data.find(b"\xff")
         if sep <= 0:
-            return _WRONG_DATA
+            return sw(status.WRONG_DATA)
         old, new = data[:sep], data[sep + 1 :]
         try:
             pin_decode(old)
             pin_decode(new)
         except DataFormatError:
-            return _WRONG_DATA
+            return sw(status.WRONG_DATA)
         if self._pin_tries == 0:
-            return _BLOCKED
-        self._pin_tries -= 1
-        self._persist()
-        if not _pin_matches(self._pin_block, old):
+            return sw(status.AUTH_METHOD_BLOCKED)
+        if not self._pin_compare(old):
             return tries(self._pin_tries)
         self._pin_block = bytes(new)
-        self._pin_tries = self._pin_max
         self._pin_enabled = True  # [choice] changing the initial PIN enables it (§6)
         self._persist()
         return OK
 
     def _pin_unblock_reset(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         if p1 or p2 not in (0x00, 0x01):
-            return _WRONG_P1P2
+            return sw(status.WRONG_P1P2)
         if not self._cur_df.pin_domain:
-            return _NO_PIN_HERE
+            return sw(status.KEY_NOT_FOUND)
         if Kid.PUK not in self._auth_kids:
-            return _SECURITY  # §7.6: EXTERNAL AUTHENTICATE with the PUK first
+            # §7.6: EXTERNAL AUTHENTICATE with the PUK first
+            return sw(status.SECURITY_STATUS_NOT_SATISFIED)
         if self._chal_in is None:
-            return _NO_CHALLENGE
+            return sw(status.REFERENCED_DATA_INVALID)
         if len(data) < 4:
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         body, given = data[:-4], data[-4:]
         if (p2 == 0 and body) or (p2 == 1 and (not body or len(body) % self._block)):
-            return _WRONG_LENGTH
+            return sw(status.WRONG_LENGTH)
         refused = self._mac_ok(INS_PIN_UNBLOCK_RESET, p1, p2, body, given)
         if refused is not None:
             return refused
@@ -121,7 +118,7 @@ class PinCommands(AuthCommands):
             try:
                 digits = pin_decode(decrypt_data(self._alg, self._sk, body))
             except (CryptoError, DataFormatError):
-                return _WRONG_DATA
+                return sw(status.WRONG_DATA)
             self._pin_block = cn_encode(digits.decode("ascii"))
             self._pin_enabled = True
         self._pin_tries = self._pin_max

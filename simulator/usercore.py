@@ -47,13 +47,6 @@ def r8(challenge: bytes) -> bytes:
     return (challenge + bytes(8))[:8]
 
 
-_SECURITY = sw(status.SECURITY_STATUS_NOT_SATISFIED)
-_CONDITIONS = sw(status.CONDITIONS_NOT_SATISFIED)
-_NO_CURRENT_EF = sw(status.NO_CURRENT_EF)
-_FILE_NOT_FOUND = sw(status.FILE_NOT_FOUND)
-_APP_BLOCKED = sw(status.APPLICATION_BLOCKED)
-
-
 class UserCardCore(CardOS):
     """The user card's in-memory state and shared checks (the commands live in mixins)."""
 
@@ -101,15 +94,17 @@ class UserCardCore(CardOS):
         """None when the current security state satisfies ``rule``, else the SW to answer."""
         if rule is FREE or rule.allows(self._pin_ok(), self._auth_kids):
             return None
-        return _CONDITIONS if rule.kind is RuleKind.NEVER else _SECURITY
+        if rule.kind is RuleKind.NEVER:
+            return sw(status.CONDITIONS_NOT_SATISFIED)
+        return sw(status.SECURITY_STATUS_NOT_SATISFIED)
 
     def _target_ef(self, sfi: int) -> EF | bytes:
         """The EF a command addresses: the current EF (SFI 0) or the one with that SFI."""
         if sfi == 0:
-            return self._cur_ef if self._cur_ef is not None else _NO_CURRENT_EF
+            return self._cur_ef if self._cur_ef is not None else sw(status.NO_CURRENT_EF)
         ef = self._cur_df.by_sfi.get(sfi)
         if ef is None:
-            return _FILE_NOT_FOUND
+            return sw(status.FILE_NOT_FOUND)
         self._set_ef(ef)
         return ef
 
@@ -128,7 +123,7 @@ class UserCardCore(CardOS):
 
     def _enter_df(self, df: DF, fci: bool) -> bytes:
         if self._app_blocked and self._ssse.in_subtree(df):
-            return _APP_BLOCKED
+            return sw(status.APPLICATION_BLOCKED)
         if df is not self._cur_df:
             self._auth_kids = set()  # §2: external authentication ends when another DF is selected
         self._cur_df = df

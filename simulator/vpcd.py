@@ -60,6 +60,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apdu import status
 from apdu.errors import SSCardError, UsageError
 from apdu.jsonfile import file_type
 from apdu.redact import describe_command
@@ -79,7 +80,7 @@ VPCD_POWER_ON = 1
 VPCD_RESET = 2
 VPCD_GET_ATR = 4
 
-_SW_NO_DIAGNOSIS = b"\x6f\x00"
+_SW_NO_DIAGNOSIS = status.sw_bytes(status.NO_PRECISE_DIAGNOSIS)
 _MAX_FRAME = 0xFFFF
 #: ISO/IEC 7816-3: at most 33 ATR bytes; pcscd keeps no more (MAX_ATR_SIZE).
 MAX_ATR = 33

@@ -43,6 +43,7 @@ from apdu.fci import DIR_SFI_FOR_GENERATION, build_df_fci, build_ssse_fci
 from apdu.names import PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID
 from apdu.tlv import simple_encode
 from drivers.replay import parse_text
+from simulator.cardos import CardOS
 from terminal.sam.base import SecurityModule
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real_cards"
@@ -199,7 +200,7 @@ def _encode(element: Element, value: str) -> bytes:
 
 
 @dataclass
-class TraceCard:
+class TraceCard(CardOS):
     """A :class:`simulator.card.VirtualCard` answering as the trace's real card (module doc)."""
 
     trace: TraceFile
@@ -262,28 +263,13 @@ class TraceCard:
         alg = Algorithm.__members__.get(shown, default)
         return build_ssse_fci(DIR_SFI_FOR_GENERATION[self.generation], alg)
 
-    # -- VirtualCard -------------------------------------------------------------------------------
+    # -- VirtualCard (power and ATR from the card OS; the answers are the trace's) -----------------
 
-    @property
-    def atr(self) -> bytes:
-        return self._atr
-
-    @property
-    def t0(self) -> bool:
-        return self._t0
-
-    def power_on(self) -> bytes:
+    def _power_reset(self) -> None:
+        super()._power_reset()
         self._df = "MF"
         self._ef: int | None = None
-        self._pending: bytes | None = None
-        self._challenge = False
         self._authenticated = False
-        return self._atr
-
-    reset = power_on
-
-    def power_off(self) -> None:
-        self.power_on()
 
     def transmit(self, command: bytes) -> bytes:
         pending, self._pending = self._pending, None
