@@ -51,6 +51,11 @@ def verification_failed(tries_left: int) -> int:
     return 0x63C0 | min(max(tries_left, 0), 15)
 
 
+def tries_left(sw: int) -> int | None:
+    """x of ``63Cx`` (verification failed, x tries left); None for any other status word."""
+    return sw & 0x0F if sw & 0xFFF0 == 0x63C0 else None
+
+
 def bytes_available(n: int) -> int:
     """``61xx``: xx more bytes for GET RESPONSE (00 = 256 or more)."""
     return 0x6100 | (n & 0xFF)
@@ -212,8 +217,9 @@ def describe(sw: int) -> str:
     """A short English meaning for any status word."""
     if sw == SUCCESS:
         return "success"
-    if sw & 0xFFF0 == 0x63C0:
-        return f"verification failed, {sw & 0x0F} tries left"
+    left = tries_left(sw)
+    if left is not None:
+        return f"verification failed, {left} tries left"
     if sw >> 8 == 0x61:
         return f"{(sw & 0xFF) or 256} more bytes available"
     if sw >> 8 == 0x6C:
@@ -225,7 +231,7 @@ def describe(sw: int) -> str:
 def lookup(sw: int, ins: int | None = None) -> type[StatusError]:
     """The exception class for a non-success status word after a command with ``ins``."""
     for_pin = ins in PIN_INS
-    if sw & 0xFFF0 == 0x63C0:
+    if tries_left(sw) is not None:
         return WrongPin if for_pin else WrongKey
     if sw == AUTH_METHOD_BLOCKED:
         return PinBlocked if for_pin else KeyBlocked
