@@ -42,6 +42,9 @@ TAG_GPO_FORMAT2 = 0x77
 TAG_AIP = 0x82
 TAG_AFL = 0x94
 
+#: where the PAN record is on real SSC bank applications (issue 9): record 1 of SFI 2, where
+#: deployed kiosk software reads it (``00 B2 01 14 00``).
+PAN_SFI = 2
 #: the debit application's label (as real SSC bank applications announce it).
 UNIONPAY_LABEL = b"UnionPay Debit"
 #: one AFL entry is 4 bytes.

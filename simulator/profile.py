@@ -77,7 +77,7 @@ HAS_NAME_EXTENSION = frozenset({2, 3})
 PAD_FOR_GENERATION: dict[int, int] = {1: 0x20, 2: 0x00, 3: 0x00}
 
 #: §9, issue 9: the SFI of the PAN record in the bank ADF (kiosks read 00 B2 01 14 00).
-BANK_PAN_SFI = 2
+BANK_PAN_SFI = emv.PAN_SFI
 #: GET PROCESSING OPTIONS: AIP 7C 00 (seen in a real format 1 answer) and one AFL entry: SFI 2,
 #: records 1 to 1, none for offline data authentication.
 GPO_AIP = bytes.fromhex("7C00")

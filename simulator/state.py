@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from apdu.atr import MAX_ATR_LEN
 from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from apdu.crypto import CARD_KEY_LENGTH, Algorithm
 from apdu.keys import KID_TABLE
@@ -42,8 +43,8 @@ from simulator.store import CardFileError, load_json, save_json_atomic
 
 KIND: Final = "sscard-user-card"
 FORMAT_VERSION: Final = 1
-#: ISO/IEC 7816-3: an ATR has at most 33 bytes (TS + 32).
-MAX_ATR: Final = 33
+#: ISO/IEC 7816-3: an ATR has at most 33 bytes (TS + 32; apdu.atr).
+MAX_ATR: Final = MAX_ATR_LEN
 #: READ RECORD addresses records 1..254 (ISO/IEC 7816-4).
 MAX_RECORDS: Final = 254
 

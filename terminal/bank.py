@@ -30,6 +30,7 @@ from apdu import status
 from apdu.codec import an_decode, cn_decode
 from apdu.commands import INS_READ_RECORD, get_processing_options, read_record, select_by_name
 from apdu.emv import (  # re-exported: GPO facts live in apdu.emv
+    PAN_SFI,
     TAG_EXPIRY,
     TAG_NAME,
     TAG_PAN,
@@ -44,7 +45,7 @@ from drivers.channel import CardChannel
 
 #: §9: the SFIs whose record 1 may hold the PAN, in the order they are tried (SFI 2 first: where
 #: deployed kiosk software reads it, issue 9).
-BANK_SFIS = (2, 1, 3)
+BANK_SFIS = (PAN_SFI, 1, 3)
 
 #: status words that mean "no such application" when selecting it (not an error of the card).
 ABSENT_SW = frozenset({status.FILE_NOT_FOUND, status.FUNCTION_NOT_SUPPORTED})
