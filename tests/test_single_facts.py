@@ -177,3 +177,22 @@ def test_the_sample_pan_passes_the_issuer_s_luhn_check() -> None:
     assert luhn_check_digit("621483420100000001") == bank.pan[-1]
     assert not luhn_ok(bank.pan[:-1] + str((int(bank.pan[-1]) + 1) % 10))
     assert not issuer_luhn_ok("79927398713")  # a PAN has at least 12 digits
+
+
+# --- the ATR form (§10) --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t0", [True, False])
+def test_both_simulated_cards_answer_the_one_atr_form(t0: bool) -> None:
+    from apdu import atr, crypto
+    from simulator.samples import sample_card
+
+    user = sample_card(3, t0=t0)
+    for answer, protocol in ((user.atr, "T0" if t0 else "T1"), (Psam.issue(t0=t0).atr, "T0")):
+        parsed = atr.parse(answer)
+        assert answer == atr.build_ssc_atr(parsed.historical, protocol)
+        # the terminal's card factor (crypto, for the diversification) is the ATR module's
+        assert crypto.card_factor(parsed.historical) == parsed.card_factor
+    # T8..T13 (in the card factor after the card maker) are the card id's area and serial
+    div = Diversification.for_card(user.card_id, atr.parse(user.atr).historical)
+    assert div.card[2:] == user.card_id[0:2] + user.card_id[8:12]
