@@ -76,7 +76,7 @@ from apdu.errors import CryptoError, DataFormatError
 from apdu.fci import build_df_fci
 from apdu.keys import TEST_KEYS, KeySet
 from apdu.names import MF_FID, PSAM_ADF_AID, PSAM_ADF_FID, PSAM_EF_SERIAL, PSAM_EF_TERMINAL
-from apdu.psam import KEY_BY_SLOT, MF_NAMES, SERIAL_SIZE, TERMINAL_SIZE, levels
+from apdu.psam import CITY_DIGITS, KEY_BY_SLOT, MF_NAMES, SERIAL_SIZE, TERMINAL_SIZE, levels
 from simulator.cardos import OK, CardOS, Handler, Refuse
 from simulator.store import CardFileError, load_json, replace_file
 
@@ -237,7 +237,7 @@ class Psam(CardOS):
     @property
     def city_code(self) -> str:
         """The first 6 digits of the terminal number (EF 0016, §11)."""
-        return self.terminal_number[:6]
+        return self.terminal_number[:CITY_DIGITS]
 
     def __repr__(self) -> str:
         return (
