@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from apdu import codec
 from apdu.errors import DataFormatError, TlvError
 from apdu.formats import FORMATS, Codec, Value, to_json
 from apdu.keys import KID_TABLE
@@ -98,6 +99,9 @@ class Element(_Declared):
     en: str = ""
     vectors: tuple[Vector, ...] = ()
     note: str = ""
+    #: a ``cn`` item real cards also fill with non-BCD bytes (issue 9): it reads as hex and is
+    #: written from hex text (:func:`read_value`, :func:`encode_item`).
+    hex_ok: bool = False
 
     @property
     def label(self) -> str:
@@ -149,8 +153,8 @@ def _cn(digits: str, size: int) -> Vector:
 
 
 def _item(tag: int, fld: str, fmt: Format, size: int, zh: str = "", en: str = "",
-          *vectors: Vector, note: str = "") -> Element:
-    return Element(tag, fld, fmt, size, zh, en, tuple(vectors), note)
+          *vectors: Vector, note: str = "", hex_ok: bool = False) -> Element:
+    return Element(tag, fld, fmt, size, zh, en, tuple(vectors), note, hex_ok)
 
 
 def _unnamed(tag: int, fmt: Format, size: int, *vectors: Vector, note: str = "") -> Element:
@@ -308,7 +312,7 @@ SSSE_EF05 = _records(
     _item(0x03, "spec_version", "an", 4, "规范版本", "specification version",
           _v("332E3030", "3.00"), _v("322E3031", "2.01")),
     _item(0x04, "init_institution", "cn", 12, "初始化机构编号", "initialising institution",
-          _cn("915600000242010042010001", 12)),
+          _cn("915600000242010042010001", 12), hex_ok=True),
     _item(0x05, "issue_date", "date", 4, "发卡日期", "issue date",
           _v("20240501", dt.date(2024, 5, 1))),
     _item(0x06, "expiry_date", "date", 4, "卡有效期", "expiry date",
@@ -801,9 +805,36 @@ def decode_records(file: AppFile, records: Sequence[bytes]) -> DecodedFile:
     return out
 
 
+def read_value(element: Element, raw: bytes) -> Value:
+    """The value of an item as real cards hold it (issue 9; the terminal's read of EF05/EF06):
+    the declared codec, except that an unpersonalised date (no bytes, all FF or all 00) is
+    None and a :attr:`Element.hex_ok` item that is not BCD reads as hex (its FF fill dropped).
+    DataFormatError for anything else that is not the format."""
+    if element.format == "date" and (set(raw) <= {0xFF} or set(raw) <= {0x00}):
+        return None
+    try:
+        return element.codec.decode(raw)
+    except DataFormatError:
+        if element.hex_ok:
+            return codec.hex_decode(bytes(raw).rstrip(b"\xff"))
+        raise
+
+
+def _hex_value(element: Element, value: object) -> bytes | None:
+    """The stored bytes of a :attr:`Element.hex_ok` item given as hex text (not digits)."""
+    if not (element.hex_ok and isinstance(value, str)) or value.isdigit():
+        return None
+    try:
+        return bytes.fromhex(value).ljust(element.size, b"\xff")
+    except ValueError:
+        raise DataFormatError(f"{element.field}: neither digits nor hex") from None
+
+
 def encode_item(element: Element, value: object, pad: int = 0x00) -> bytes:
     """The SIMPLE-TLV record of ``element`` holding ``value`` (what personalisation writes)."""
-    raw = element.codec.encode(value, element.size, pad)
+    raw = _hex_value(element, value)
+    if raw is None:
+        raw = element.codec.encode(value, element.size, pad)
     if len(raw) > element.size:
         raise DataFormatError(f"{len(raw)} bytes do not fit {element.size}")
     return bytes((element.tag, len(raw))) + raw

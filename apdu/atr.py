@@ -24,6 +24,14 @@ TS_VALUES = frozenset({0x3B, 0x3F})
 MAX_ATR_LEN = 33
 #: Historical bytes of a social security card (card-profile §10).
 SSC_HISTORICAL_LEN = 13
+#: §10: the layout of T1..T13, as (field, length) in order: T1-T5 chip maker and COS (the card
+#: model), T6-T7 card maker, T8-T9 area (the first 4 digits of the city code, BCD), T10-T13 the
+#: serial.  T6..T13 are the diversification card factor (§7.1).
+HISTORICAL_LAYOUT: tuple[tuple[str, int], ...] = (
+    ("model", 5), ("card_maker", 2), ("area", 2), ("serial", 4),
+)
+#: where the card factor sits in the historical bytes (T6..T13).
+CARD_FACTOR = slice(5, 13)
 
 #: The fixed prefixes of the two forms of card-profile §10 (K = 13 in T0).
 _SSC_PREFIX: dict[str, bytes] = {
@@ -141,13 +149,26 @@ def preferred_protocol(atr: bytes) -> Protocol:
 
 
 def card_factor(historical: bytes) -> bytes:
-    """T6..T13 (``historical[5:13]``), the card factor of card-profile §7.1."""
+    """T6..T13 (``historical[5:13]``), the card factor of card-profile §7.1 (more than 13
+    historical bytes are tolerated: T6..T13 stay at the same offsets)."""
     if len(historical) < SSC_HISTORICAL_LEN:
         raise DataFormatError(
             f"a social security card has {SSC_HISTORICAL_LEN} historical bytes, "
             f"got {len(historical)}"
         )
-    return bytes(historical[5:13])
+    return bytes(historical[CARD_FACTOR])
+
+
+def build_historical(model: bytes, card_maker: bytes, area: bytes, serial: bytes) -> bytes:
+    """T1..T13 of §10 from their fields (:data:`HISTORICAL_LAYOUT`): what a simulated user card
+    (the area and serial of its card identification code) and a simulated PSAM (its city code
+    and serial) answer."""
+    fields = {"model": model, "card_maker": card_maker, "area": area, "serial": serial}
+    for name, size in HISTORICAL_LAYOUT:
+        if len(fields[name]) != size:
+            raise DataFormatError(f"historical bytes: {name} takes {size} bytes, got "
+                                  f"{len(fields[name])}")
+    return b"".join(bytes(fields[name]) for name, _ in HISTORICAL_LAYOUT)
 
 
 def build_ssc_atr(historical: bytes, protocol: Protocol = "T0") -> bytes:

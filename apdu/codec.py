@@ -17,6 +17,11 @@ from apdu.errors import DataFormatError
 TEXT_CODEC = "gb18030"
 _STRIP = b"\x00\x20\xff"
 
+#: §6: a PIN has 4 to 16 decimal digits.  The one statement of the rule: the card (simulator),
+#: the terminal's PIN policy and CLI, the PIN-pad structures and the personalisation all use it.
+PIN_MIN_DIGITS = 4
+PIN_MAX_DIGITS = 16
+
 
 def an_encode(text: str, size: int | None = None, pad: int = 0x00) -> bytes:
     """GBK/GB18030 text, padded to ``size`` when given (longer text is an error)."""
@@ -81,14 +86,24 @@ def date_decode(raw: bytes) -> dt.date:
         raise DataFormatError(f"{digits} is not a calendar date") from None
 
 
+def pin_length_ok(digits: int) -> bool:
+    """True when a PIN of ``digits`` digits is one the card takes (§6)."""
+    return PIN_MIN_DIGITS <= digits <= PIN_MAX_DIGITS
+
+
+def pin_format_ok(pin: str) -> bool:
+    """True when ``pin`` is 4 to 16 ASCII decimal digits (§6), i.e. :func:`pin_encode` takes it."""
+    return pin_length_ok(len(pin)) and pin.isascii() and pin.isdigit()
+
+
 def pin_encode(pin: bytes | str) -> bytes:
     """The §6 PIN coding: BCD, two digits a byte, an odd count padded with nibble F.
 
     Raises without echoing the PIN: the message names only the rule that failed.
     """
     digits = pin.decode("ascii", "replace") if isinstance(pin, bytes | bytearray) else pin
-    if not 4 <= len(digits) <= 16:
-        raise DataFormatError("a PIN has 4 to 16 digits")
+    if not pin_length_ok(len(digits)):
+        raise DataFormatError(f"a PIN has {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
     if not (digits.isascii() and digits.isdigit()):
         raise DataFormatError("a PIN is made of decimal digits only")
     return cn_encode(digits)
@@ -100,6 +115,6 @@ def pin_decode(raw: bytes) -> bytes:
         digits = cn_decode(raw)
     except DataFormatError:
         raise DataFormatError("PIN block is not BCD") from None
-    if not 4 <= len(digits) <= 16 or len(raw) != (len(digits) + 1) // 2:
+    if not pin_length_ok(len(digits)) or len(raw) != (len(digits) + 1) // 2:
         raise DataFormatError("PIN block has a wrong length")
     return digits.encode("ascii")

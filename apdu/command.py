@@ -146,6 +146,29 @@ class CommandAPDU:
             return cls(cla, ins, p1, p2, body[3 : 3 + lc], le or EXTENDED_NE_MAX, extended=True)
         raise ApduFormatError(f"extended Lc={lc} does not match the {b - 3} bytes that follow it")
 
+    @staticmethod
+    def parse_body(raw: bytes) -> tuple[bytes, int | None]:
+        """(command data, Ne) of ``raw``, by the rules of :meth:`from_bytes`, which it uses for
+        the extended cases; ApduFormatError for anything that is no case.
+
+        The short cases (every command of the card profile) are split here without building a
+        :class:`CommandAPDU`: this is the simulated cards' hot path (:mod:`simulator.cardos`).
+        """
+        n = len(raw)
+        if n == 4:
+            return b"", None
+        if n == 5:
+            return b"", raw[4] or SHORT_NE_MAX
+        lc = raw[4] if n > 5 else 0
+        if lc:
+            if n == 5 + lc:
+                return raw[5:], None
+            if n == 6 + lc:
+                return raw[5 : 5 + lc], raw[-1] or SHORT_NE_MAX
+            raise ApduFormatError(f"Lc={lc} does not match the {n - 5} bytes that follow it")
+        parsed = CommandAPDU.from_bytes(raw)
+        return parsed.data, parsed.ne
+
     def __repr__(self) -> str:
         # Data is summarised by length only: a repr must never carry a PIN (see apdu.redact).
         return (

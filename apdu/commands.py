@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from apdu.command import CommandAPDU
+from apdu.emv import TAG_PDOL_DATA
 from apdu.errors import ApduFormatError
 
 # --- INS codes (§5, §11) -----------------------------------------------------------------------
@@ -225,7 +226,8 @@ def get_processing_options(pdol_data: bytes = b"") -> CommandAPDU:
     if len(pdol_data) > 0xFD:
         raise ApduFormatError("PDOL data too long for one GET PROCESSING OPTIONS")
     return CommandAPDU(
-        0x80, INS_GET_PROCESSING_OPTIONS, 0, 0, bytes((0x83, len(pdol_data))) + pdol_data, 256
+        0x80, INS_GET_PROCESSING_OPTIONS, 0, 0, bytes((TAG_PDOL_DATA, len(pdol_data))) + pdol_data,
+        256,
     )
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
-from apdu.errors import CryptoError
+from apdu import atr
+from apdu.errors import CryptoError, DataFormatError
 
 __all__ = [
     "CARD_KEY_LENGTH",
@@ -35,6 +36,7 @@ __all__ = [
     "FACTOR_LENGTH",
     "Algorithm",
     "Diversification",
+    "block8",
     "block_size",
     "card_factor",
     "card_key",
@@ -42,6 +44,7 @@ __all__ = [
     "city_code_from_card_id",
     "city_factor",
     "complement",
+    "data_block",
     "decrypt_data",
     "decrypt_ecb",
     "diversify",
@@ -51,6 +54,7 @@ __all__ = [
     "external_auth_cryptogram",
     "fold4",
     "fold8",
+    "fold_block8",
     "internal_auth_response",
     "mac",
     "pad80",
@@ -211,6 +215,38 @@ def fold4(block16: bytes) -> bytes:
     return bytes(b[i] ^ b[i + 4] ^ b[i + 8] ^ b[i + 12] for i in range(4))
 
 
+def block8(alg: Algorithm | int, value8: bytes) -> bytes:
+    """An 8-byte value (a challenge R, the data D, R2) as one cipher block: itself for DES,
+    followed by 8 zero bytes for SM4 (§7.2, §7.4, §7.5).  The challenge a terminal sends a PSAM
+    with DELIVERY SESSION KEY has this form too (§11)."""
+    v = _check_len(value8, 8, "8-byte value")
+    return v if _algorithm(alg) is Algorithm.DES else v + bytes(8)
+
+
+def fold_block8(alg: Algorithm | int, block: bytes) -> bytes:
+    """An enciphered :func:`block8` cut to the 8-byte cryptogram: DES as it is, SM4 folded
+    (:func:`fold8`; §7.4, §7.5)."""
+    return bytes(block) if _algorithm(alg) is Algorithm.DES else fold8(block)
+
+
+def data_block(alg: Algorithm | int, plaintext: bytes) -> bytes:
+    """§7.3: what :func:`encrypt_data` enciphers, ``LD || plaintext || 80 00..`` (LD =
+    len(plaintext), 1 byte).
+
+    CHOICE (the spec is silent; PBOC convention): when LD || plaintext is already a multiple of
+    the block size, NO padding is added.  A 6-digit PIN under DES is `03 12 34 56 80 00 00 00`,
+    and under SM4 `03 12 34 56 80 00..00` (16 bytes).  A PSAM enciphers the same block (the
+    terminal formats it and has CIPHER DATA encrypt it), so every side formats through here.
+    """
+    a = _algorithm(alg)
+    p = _as_bytes(plaintext, "plaintext")
+    if len(p) > 0xFF:
+        raise CryptoError(f"plaintext too long for a 1-byte LD: {len(p)} bytes")
+    body = bytes([len(p)]) + p
+    bs = _BLOCK_SIZE[a]
+    return pad80(body, bs) if len(body) % bs else body
+
+
 # --- §7.1 diversification ------------------------------------------------------------------------
 
 
@@ -261,14 +297,14 @@ def city_factor(city_code: str, *, zhejiang_rule: bool = True) -> bytes:
 
 
 def card_factor(historical_bytes: bytes) -> bytes:
-    """Card factor of §7.1/§10: ATR historical bytes T6..T13 (card maker, area, serial).
-
-    `historical_bytes` are T1..T13 (more are tolerated; T6..T13 stay at the same offsets).
-    """
+    """Card factor of §7.1/§10: ATR historical bytes T6..T13 (card maker, area, serial), as
+    :func:`apdu.atr.card_factor` (the one home of the ATR's form) finds them; CryptoError when
+    there are fewer than 13."""
     h = _as_bytes(historical_bytes, "historical bytes")
-    if len(h) < 13:
-        raise CryptoError(f"ATR historical bytes must be at least 13 bytes, got {len(h)}")
-    return h[5:13]
+    try:
+        return atr.card_factor(h)
+    except DataFormatError as exc:
+        raise CryptoError(str(exc)) from None
 
 
 def city_code_from_card_id(card_id: bytes) -> str:
@@ -339,9 +375,7 @@ def session_key(alg: Algorithm | int, card_key: bytes, challenge: bytes) -> byte
     a = _algorithm(alg)
     k = _check_len(card_key, CARD_KEY_LENGTH, "card key")
     r = _check_len(challenge, CHALLENGE_LENGTH, "challenge")
-    if a is Algorithm.DES:
-        return encrypt_ecb(a, k, r)
-    return encrypt_ecb(a, k, r + bytes(8))
+    return encrypt_ecb(a, k, block8(a, r))
 
 
 def mac(
@@ -359,23 +393,13 @@ def mac(
 
 
 def encrypt_data(alg: Algorithm | int, session_key: bytes, plaintext: bytes) -> bytes:
-    """§7.3 encryption: ECB under SK of LD || plaintext || 80 00.. (LD = len(plaintext), 1 byte).
+    """§7.3 encryption: ECB under SK of :func:`data_block` (LD || plaintext || 80 00..).
 
-    CHOICE (the spec is silent; PBOC convention): when LD || plaintext is already a multiple of the
-    block size, NO padding is added. A 6-digit PIN under DES is `03 12 34 56 80 00 00 00`, and
-    under SM4 `03 12 34 56 80 00..00` (16 bytes). The simulator and the terminal share this
-    function, so both sides agree.
+    The simulator and the terminal share this function, so both sides agree.
     """
     a = _algorithm(alg)
     sk = _session_key_len(a, session_key)
-    p = _as_bytes(plaintext, "plaintext")
-    if len(p) > 0xFF:
-        raise CryptoError(f"plaintext too long for a 1-byte LD: {len(p)} bytes")
-    body = bytes([len(p)]) + p
-    bs = _BLOCK_SIZE[a]
-    if len(body) % bs:
-        body = pad80(body, bs)
-    return encrypt_ecb(a, sk, body)
+    return encrypt_ecb(a, sk, data_block(a, plaintext))
 
 
 def decrypt_data(alg: Algorithm | int, session_key: bytes, ciphertext: bytes) -> bytes:
@@ -402,9 +426,7 @@ def decrypt_data(alg: Algorithm | int, session_key: bytes, ciphertext: bytes) ->
 
 def _encrypt_8(a: Algorithm, sk: bytes, data8: bytes) -> bytes:
     """DES(SK, D) for DES; fold8(SM4(SK, D || 00*8)) for SM4 (§7.4, §7.5)."""
-    if a is Algorithm.DES:
-        return encrypt_ecb(a, sk, data8)
-    return fold8(encrypt_ecb(a, sk, data8 + bytes(8)))
+    return fold_block8(a, encrypt_ecb(a, sk, block8(a, data8)))
 
 
 def external_auth_cryptogram(alg: Algorithm | int, session_key: bytes, d: bytes) -> bytes:

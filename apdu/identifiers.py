@@ -1,12 +1,20 @@
-"""Check characters and structure of the card's identifiers (card-profile §8).
+"""Check characters and structure of the card's identifiers (card-profile §8, §9).
 
 Shared by the simulator (validation at issue time) and the terminal (the checks of a read card),
-so that both compute the same answers from the same table of weights.
+so that both compute the same answers from the same table of weights: the SSN's shape, check
+character, birth date and the sex its sequence number says (§8.1), the card number (§8.2), the
+card identification code (§8.3) and the bank PAN's Luhn digit (§9, python-stdnum's).  Area
+codes are :mod:`apdu.areas`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import string
+
+from stdnum import luhn
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 
 from apdu.elements import CARD_ID_MARK
 
@@ -19,6 +27,36 @@ CARD_NUMBER_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _CHAR_VALUES = {c: i for i, c in enumerate(string.digits + string.ascii_uppercase)}
 
 
+#: §8.1 and §4: the sex code (GB/T 2261.1) the parity of the SSN's sequence number says: odd is
+#: male (1), even female (2).
+SEX_BY_PARITY = {1: "1", 0: "2"}
+
+
+def ssn_shaped(ssn: str) -> bool:
+    """True when ``ssn`` has the §8.1 shape: 18 characters, the first 17 ASCII digits."""
+    # full-width digits are digits to str.isdigit(), never to GB 11643
+    return len(ssn) == 18 and ssn[:17].isascii() and ssn[:17].isdigit()
+
+
+def ssn_sex(ssn: str) -> str | None:
+    """The sex code the SSN's sequence number says (``"1"`` or ``"2"``, by the parity of its
+    17th character); None when that character is not a digit."""
+    c = ssn[16:17]
+    return SEX_BY_PARITY[int(c) % 2] if c.isascii() and c.isdigit() else None
+
+
+def ssn_birth_date(ssn: str) -> dt.date | None:
+    """The birth date in digits 7-14 of the SSN (§8.1); None when they are not a calendar date
+    (or not 14 leading ASCII digits)."""
+    head = ssn[:14]
+    if len(head) != 14 or not (head.isascii() and head.isdigit()):
+        return None
+    try:
+        return ric.get_birth_date(head)
+    except ValidationError:
+        return None
+
+
 def ssn_check_char(first17: str) -> str:
     """The 18th character of a citizen ID from its first 17 digits."""
     if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
@@ -29,9 +67,7 @@ def ssn_check_char(first17: str) -> str:
 
 def ssn_check_ok(ssn: str) -> bool:
     """True when ``ssn`` has 18 characters and a right check character."""
-    if len(ssn) != 18 or not (ssn[:17].isascii() and ssn[:17].isdigit()):
-        return False  # full-width digits are digits to str.isdigit(), never to GB 11643
-    return ssn_check_char(ssn[:17]) == ssn[17].upper()
+    return ssn_shaped(ssn) and ssn_check_char(ssn[:17]) == ssn[17].upper()
 
 
 def card_number_check_char(first8: str) -> str:
@@ -64,3 +100,13 @@ def card_id_problems(card_id: bytes) -> list[str]:
     if card_id[3:8] != CARD_ID_MARK:
         problems.append(f"bytes 4-8 are {card_id[3:8].hex().upper()}, not D156000005")
     return problems
+
+
+def luhn_check_digit(partial: str) -> str:
+    """The ISO/IEC 7812 Luhn check digit that completes ``partial`` (a bank PAN, §9)."""
+    return luhn.calc_check_digit(partial)
+
+
+def luhn_ok(number: str) -> bool:
+    """True when ``number`` is ASCII digits whose last one is its Luhn check digit (§9)."""
+    return number.isascii() and number.isdigit() and luhn.is_valid(number)

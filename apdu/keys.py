@@ -20,6 +20,7 @@ from typing import Any
 
 from apdu.crypto import CARD_KEY_LENGTH
 from apdu.errors import CryptoError
+from apdu.names import Kid
 
 __all__ = ["KEY_NAMES", "KID_TABLE", "TEST_KEYS", "KeySet", "key_name_for_kid"]
 
@@ -146,19 +147,20 @@ class KeySet:
 TEST_KEYS: KeySet = KeySet.test()
 
 #: (application, KID) -> root key name (§5). Data rather than branches so a region can follow its
-#: own table; the KIDs of 0A, 04, 06 are [firm], the others [one source].
+#: own table; the KIDs (:class:`apdu.names.Kid`) of 0A, 04, 06 are [firm], the others [one
+#: source].
 KID_TABLE: Mapping[tuple[str, int], str] = MappingProxyType(
     {
-        ("SSSE", 0x0A): "RKSSSE",
-        ("SSSE", 0x04): "UKSSSE",
-        ("SSSE", 0x06): "PUK",
-        ("SSSE", 0x02): "STK",
-        ("SSSE", 0x00): "IRK",
-        ("DF01", 0x88): "RK1DF01",
-        ("DF02", 0x88): "RK1DF02",
-        ("DF03", 0x84): "RK1DF03",
-        ("DF04", 0x84): "RK1DF04",
-        ("DF03", 0x85): "RK2DF03",
+        ("SSSE", Kid.RKSSSE): "RKSSSE",
+        ("SSSE", Kid.UKSSSE): "UKSSSE",
+        ("SSSE", Kid.PUK): "PUK",
+        ("SSSE", Kid.STK): "STK",
+        ("SSSE", Kid.IRK): "IRK",
+        ("DF01", Kid.RK1_DF02): "RK1DF01",
+        ("DF02", Kid.RK1_DF02): "RK1DF02",
+        ("DF03", Kid.RK1_DF04): "RK1DF03",
+        ("DF04", Kid.RK1_DF04): "RK1DF04",
+        ("DF03", Kid.RK2_DF03): "RK2DF03",
     }
 )
 

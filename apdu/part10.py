@@ -42,6 +42,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from apdu import commands
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS, pin_length_ok
 from apdu.errors import (
     ApduFormatError,
     PinEntryCancelled,
@@ -489,9 +490,6 @@ def parse_structure(feature: int, raw: bytes) -> PinVerify | PinModify:
 
 DEFAULT_PIN_LENGTH = 6
 DEFAULT_TIMEOUT = 30
-#: the card's PIN has 4 to 16 digits (card-profile §6).
-CARD_MIN_DIGITS = 4
-CARD_MAX_DIGITS = 16
 NO_TEO_PROLOGUE = b"\x00\x00\x00"
 
 
@@ -522,9 +520,9 @@ class PinLimits:
 
 
 def _check_length(pin_length: int, limits: PinLimits | None) -> int:
-    if not CARD_MIN_DIGITS <= pin_length <= CARD_MAX_DIGITS:
+    if not pin_length_ok(pin_length):  # card-profile §6
         raise PinLengthError(
-            f"the card's PIN has {CARD_MIN_DIGITS} to {CARD_MAX_DIGITS} digits, not {pin_length}"
+            f"the card's PIN has {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits, not {pin_length}"
         )
     if limits is not None:
         limits.check(pin_length)

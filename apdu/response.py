@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apdu.errors import ResponseFormatError
+from apdu.status import sw_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ class ResponseAPDU:
         return cls(bytes(data), sw)
 
     def to_bytes(self) -> bytes:
-        return self.data + self.sw.to_bytes(2, "big")
+        return self.data + sw_bytes(self.sw)
 
     __bytes__ = to_bytes
 

@@ -35,11 +35,25 @@ CLA_NOT_SUPPORTED = 0x6E00
 NO_PRECISE_DIAGNOSIS = 0x6F00
 MAC_INVALID = 0x9302
 APPLICATION_BLOCKED = 0x9303
+#: ISO/IEC 7816-4 warnings that come with data: more data available (a multi-record READ RECORD
+#: answer that did not fit), end of record reached before Ne bytes.
+MORE_DATA_AVAILABLE = 0x6310
+END_OF_RECORD = 0x6282
+
+
+def sw_bytes(sw: int) -> bytes:
+    """The two bytes SW1 SW2 of a status word, as a card sends them after its data."""
+    return sw.to_bytes(2, "big")
 
 
 def verification_failed(tries_left: int) -> int:
     """``63Cx``: verification failed, x tries left (x capped at 15)."""
     return 0x63C0 | min(max(tries_left, 0), 15)
+
+
+def tries_left(sw: int) -> int | None:
+    """x of ``63Cx`` (verification failed, x tries left); None for any other status word."""
+    return sw & 0x0F if sw & 0xFFF0 == 0x63C0 else None
 
 
 def bytes_available(n: int) -> int:
@@ -203,8 +217,9 @@ def describe(sw: int) -> str:
     """A short English meaning for any status word."""
     if sw == SUCCESS:
         return "success"
-    if sw & 0xFFF0 == 0x63C0:
-        return f"verification failed, {sw & 0x0F} tries left"
+    left = tries_left(sw)
+    if left is not None:
+        return f"verification failed, {left} tries left"
     if sw >> 8 == 0x61:
         return f"{(sw & 0xFF) or 256} more bytes available"
     if sw >> 8 == 0x6C:
@@ -216,7 +231,7 @@ def describe(sw: int) -> str:
 def lookup(sw: int, ins: int | None = None) -> type[StatusError]:
     """The exception class for a non-success status word after a command with ``ins``."""
     for_pin = ins in PIN_INS
-    if sw & 0xFFF0 == 0x63C0:
+    if tries_left(sw) is not None:
         return WrongPin if for_pin else WrongKey
     if sw == AUTH_METHOD_BLOCKED:
         return PinBlocked if for_pin else KeyBlocked

@@ -67,6 +67,18 @@ def simple_record(buf: bytes, expected_tag: int | None = None) -> bytes:
     return value
 
 
+def is_simple_record(record: bytes) -> bool:
+    """One SIMPLE-TLV object with a one-byte length, ``tag len value``, tag neither 00 nor FF:
+    the form of every record of the SSC record files (§4), which a card stores and a terminal
+    reads."""
+    return (
+        len(record) >= 2
+        and record[0] not in (0x00, 0xFF)
+        and record[1] != 0xFF
+        and len(record) == 2 + record[1]
+    )
+
+
 # --- BER-TLV ------------------------------------------------------------------------------------
 
 

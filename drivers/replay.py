@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from apdu import atr as atr_mod
+from apdu import status
 from apdu.errors import DataFormatError, NoCardError, ProtocolError
 from apdu.redact import describe_command, is_secret
 from drivers.base import Protocol, Reader
 
 #: answer once a fuzzing script is exhausted: "no precise diagnosis" (card-profile §5).
-EXHAUSTED_SW = b"\x6f\x00"
+EXHAUSTED_SW = status.sw_bytes(status.NO_PRECISE_DIAGNOSIS)
 
 _REDACTED = re.compile(r"<\s*(\d+)\s+bytes\s+redacted\s*>", re.IGNORECASE)
 _TIMING = re.compile(r"\(\s*[\d.]+\s*ms\s*\)\s*$")

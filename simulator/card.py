@@ -1,9 +1,10 @@
 """What every software card offers a reader: power, ATR and one APDU exchange.
 
 Both the user card (:mod:`simulator.usercard`) and the PSAM (:mod:`simulator.psam`) implement
-:class:`VirtualCard`; the in-process driver and the vpcd server drive them through it alone.
-``transmit`` takes raw command bytes and always returns raw response bytes ending in a status
-word: a card never raises, whatever it is sent (ISO 7816-4 has a status for everything).
+:class:`VirtualCard` on one card OS (:mod:`simulator.cardos`); the in-process driver and the
+vpcd server drive them through it alone.  ``transmit`` takes raw command bytes and always returns
+raw response bytes ending in a status word: a card never raises, whatever it is sent (ISO 7816-4
+has a status for everything).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Card-profile §2 describes the social security card as a tree (MF, DDFs, ADFs, EFs) whose files
 carry an access condition per operation: free, PIN, a key (KID), PIN or key, PIN and key, never.
 This module holds the building blocks of such a tree and nothing card-specific: the SSC tree
-itself is a table in :mod:`simulator.profile`, and the card OS (:mod:`simulator.usercard`) walks it.
+itself is a table in :mod:`simulator.profile`, and the card (:mod:`simulator.filecmds`) walks it.
 
 Why data and not branches: a rule such as "EF06 needs RKSSSE on a 3.00 card" then lives in one
 row of one table, which a reader can check against §2 line by line, and the card OS has a single
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from apdu.errors import SSCardError
+from apdu.tlv import is_simple_record
 
 
 class FileSystemError(SSCardError):
@@ -77,17 +78,6 @@ def pin_or_key(kid: int) -> Rule:
 
 def pin_and_key(kid: int) -> Rule:
     return Rule(RuleKind.PIN_AND_KEY, kid)
-
-
-def is_simple_record(record: bytes) -> bool:
-    """One SIMPLE-TLV object with a one-byte length, ``tag len value``, tag neither 00 nor FF:
-    the form of every record of the SSC record files (§4)."""
-    return (
-        len(record) >= 2
-        and record[0] not in (0x00, 0xFF)
-        and record[1] != 0xFF
-        and len(record) == 2 + record[1]
-    )
 
 
 # --- files ---------------------------------------------------------------------------------------

@@ -27,9 +27,10 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from apdu import status
 from apdu.errors import ControlNotSupported, NoCardError, SSCardError, UsageError
 from apdu.redact import describe_command, describe_control
-from simulator.card import VirtualCard
+from simulator.card import VirtualCard, log_fault
 from simulator.pinpad import CardLink, Keypad, PinPadFirmware, ScriptedKeypad, TerminalKeypad
 
 log = logging.getLogger("sscard.ifd")
@@ -328,14 +329,17 @@ class IfdServer:
         return result[0]
 
 
+_NO_DIAGNOSIS = status.sw_bytes(status.NO_PRECISE_DIAGNOSIS)
+
+
 def _safe_transmit(card: VirtualCard, command: bytes) -> bytes:
     """The card's answer; a card must never raise, but if one does the reader answers 6F00."""
     try:
         response = bytes(card.transmit(command))
-    except Exception:  # noqa: BLE001 - the reader stays up whatever the card does
-        log.exception("card raised on %s", describe_command(command))
-        return b"\x6f\x00"
-    return response if 2 <= len(response) <= MAX_PAYLOAD else b"\x6f\x00"
+    except Exception as exc:  # noqa: BLE001 - the reader stays up whatever the card does
+        log_fault("card raised", command, exc)  # one line; the traceback with SSCARD_DEBUG=1
+        return _NO_DIAGNOSIS
+    return response if 2 <= len(response) <= MAX_PAYLOAD else _NO_DIAGNOSIS
 
 
 def _bind_unix(path: str) -> socket.socket:

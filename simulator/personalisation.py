@@ -35,29 +35,41 @@ from pydantic import (
     field_validator,
 )
 
-from apdu import areas
-from apdu.codec import TEXT_CODEC
+from apdu import areas, identifiers
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS, TEXT_CODEC, pin_format_ok
 from apdu.elements import (
     CARD_ID_MARK,
     CARD_TYPES,
+    DF04_EF05,
+    EF05,
+    EF06,
     INSTITUTION_PREFIX,
     SEXES,
     SPEC_VERSIONS,
+    Element,
     generation_of,
 )
 from apdu.errors import SSCardError
-from apdu.identifiers import card_id_problems, card_number_check_ok, ssn_check_ok
+from apdu.identifiers import (
+    card_id_problems,
+    card_number_check_ok,
+    ssn_birth_date,
+    ssn_check_ok,
+    ssn_sex,
+)
 from apdu.text import is_control
 from simulator.appdata import app_problems
 from simulator.extensions import ExtensionError, extension_of
 from simulator.photo import PhotoError, checked_photo
 
+#: the §4 items by field name: their sizes are the declaration's (apdu.appfiles).
+ITEMS: dict[str, Element] = {e.field: e for e in EF05 + EF06 + DF04_EF05}
 #: §4 sizes of the name fields: 姓名 (tag 09) and 姓名扩展 (tag 4E).
-NAME_BYTES = 30
-NAME_EXT_BYTES = 20
+NAME_BYTES = ITEMS["name"].size
+NAME_EXT_BYTES = ITEMS["name_extension"].size
 
 _DIGITS = re.compile(r"[0-9]+")
-PIN_PROBLEM = "pin: must be 4 to 16 decimal digits (§6)"
+PIN_PROBLEM = f"pin: must be {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} decimal digits (§6)"
 
 
 class PersonalisationError(SSCardError):
@@ -212,16 +224,8 @@ def _digits(s: str, n: int | None = None) -> bool:
 
 
 def luhn_ok(number: str) -> bool:
-    """ISO/IEC 7812 Luhn check of a PAN (§9)."""
-    if not _digits(number) or len(number) < 12:
-        return False
-    total = 0
-    for i, c in enumerate(reversed(number)):
-        d = int(c)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    """ISO/IEC 7812 Luhn check of a PAN of at least 12 digits (§9, apdu.identifiers)."""
+    return len(number) >= 12 and identifiers.luhn_ok(number)
 
 
 def split_name(name: str) -> tuple[bytes, bytes]:
@@ -252,34 +256,38 @@ def encoding_problems(p: Personalisation) -> list[str]:
     except UnicodeEncodeError:
         out.append("name: not encodable in GBK/GB18030")
     fixed_an = {
-        "ssn": (h.ssn, 18),
-        "sex": (h.sex, 1),
-        "card_number": (c.card_number, 9),
-        "card_type": (c.card_type, 1),
-        "spec_version": (c.resolved_spec_version(), 4),
+        "ssn": h.ssn,
+        "sex": h.sex,
+        "card_number": c.card_number,
+        "card_type": c.card_type,
+        "spec_version": c.resolved_spec_version(),
     }
-    for fname, (value, size) in fixed_an.items():
+    for fname, value in fixed_an.items():
+        size = ITEMS[fname].size
         try:
             if len(value.encode(TEXT_CODEC)) > size:
                 out.append(f"{fname}: longer than {size} bytes")
         except UnicodeEncodeError:
             out.append(f"{fname}: not encodable in GBK/GB18030")
     cn = {
-        "ethnicity": (h.ethnicity, 2),
-        "birthplace": (h.birthplace, 6),
-        "medical_area_code": (c.medical_area_code, 6),
+        "ethnicity": h.ethnicity,
+        "birthplace": h.birthplace,
+        "medical_area_code": c.medical_area_code,
     }
-    for fname, (value, digits) in cn.items():
+    for fname, value in cn.items():
+        digits = 2 * ITEMS[fname].size
         if not _digits(value) or len(value) > digits:
             out.append(f"{fname}: must be at most {digits} decimal digits")
-    inst = c.resolved_institution()
-    if not (_digits(inst) and len(inst) <= 24) and not re.fullmatch(r"[0-9A-Fa-f]{24}", inst):
+    inst, inst_digits = c.resolved_institution(), 2 * ITEMS["init_institution"].size
+    if not (_digits(inst) and len(inst) <= inst_digits) and not (
+        len(inst) == inst_digits and re.fullmatch(r"[0-9A-Fa-f]+", inst)
+    ):
         # real cards carry non-BCD sequence bytes: 24 hex digits are written as they are
         out.append("init_institution: must be at most 24 decimal digits, or 24 hex digits")
     try:
         card_id = c.resolved_card_id()
-        if len(card_id) != 16:
-            out.append(f"card_id: {len(card_id)} bytes, the field holds 16")
+        if len(card_id) != ITEMS["card_id"].size:
+            out.append(f"card_id: {len(card_id)} bytes, the field holds {ITEMS['card_id'].size}")
         elif not card_id[:3].hex().isdigit():
             out.append("card_id: the city code (first 3 bytes) must be BCD: keys derive from it")
     except PersonalisationError as exc:
@@ -291,8 +299,8 @@ def encoding_problems(p: Personalisation) -> list[str]:
         if d.year < 1000:
             out.append(f"{fname}: year must have 4 digits")
     pin = p.pin.get_secret_value()
-    if not (_digits(pin) and 4 <= len(pin) <= 16):
-        out.append(PIN_PROBLEM)  # a card file holds 4 to 16 digits (simulator.state.PinState)
+    if not pin_format_ok(pin):
+        out.append(PIN_PROBLEM)  # what a card file can hold (simulator.state.PinState)
     if p.bank is not None:
         if not _digits(p.bank.pan) or len(p.bank.pan) > 19:
             out.append("bank pan: must be at most 19 decimal digits")
@@ -326,14 +334,12 @@ def problems(p: Personalisation) -> list[str]:
     h, c = p.holder, p.card
     if not ssn_check_ok(h.ssn):
         out.append("ssn: not 18 characters with a valid check character (§8.1)")
-    if _digits(h.ssn[:14], 14) and h.ssn[6:14] != h.birth_date.strftime("%Y%m%d"):
+    if _digits(h.ssn[:14], 14) and ssn_birth_date(h.ssn) != h.birth_date:
         out.append(f"ssn: birth date {h.ssn[6:14]} differs from birth_date {h.birth_date:%Y%m%d}")
     if h.sex not in SEXES:
         out.append(f"sex: {h.sex!r} is not one of 1, 2, 9")
-    elif h.sex in "12" and len(h.ssn) >= 17 and h.ssn[16].isdigit():
-        expected = "1" if int(h.ssn[16]) % 2 else "2"
-        if h.sex != expected:
-            out.append(f"sex: {h.sex} does not match the SSN sequence parity (expects {expected})")
+    elif h.sex in "12" and (expected := ssn_sex(h.ssn)) is not None and h.sex != expected:
+        out.append(f"sex: {h.sex} does not match the SSN sequence parity (expects {expected})")
     if not _digits(h.ethnicity, 2):
         out.append("ethnicity: must be 2 digits (GB 3304)")
     if not _digits(h.birthplace, 6):
@@ -355,7 +361,7 @@ def problems(p: Personalisation) -> list[str]:
     if not _digits(c.medical_area_code, 6):
         out.append("medical_area_code: must be a 6-digit area code")
     pin = p.pin.get_secret_value()
-    if not (_digits(pin) and 4 <= len(pin) <= 16):
+    if not pin_format_ok(pin):
         out.append(PIN_PROBLEM)
     if p.bank is not None and not luhn_ok(p.bank.pan):
         out.append("bank pan: fails the Luhn check")

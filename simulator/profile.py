@@ -29,15 +29,22 @@ AFL pointing at that record (:func:`gpo_answer`).
 
 from __future__ import annotations
 
-from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile
-from apdu.atr import build_ssc_atr
-from apdu.codec import an_encode, cn_encode, date_encode
+from apdu import emv
+from apdu.appfiles import APP_DFS, SSSE_FILES, Access, AppFile, encode_item
+from apdu.atr import build_historical, build_ssc_atr
 from apdu.crypto import Algorithm
 from apdu.elements import EF05, EF06, Element
 from apdu.errors import DataFormatError
 from apdu.extensions import Extension
+from apdu.fci import (
+    DIR_SFI_FOR_GENERATION,
+    FCI_HAS_ALGORITHM_FLAG,
+    build_df_fci,
+    build_mf_fci,
+    build_ssse_fci,
+)
 from apdu.names import MF_FID, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID, Kid
-from apdu.tlv import ber_encode, simple_encode
+from apdu.tlv import ber_encode
 from simulator.appdata import app_contents
 from simulator.extensions import extension_of
 from simulator.filesystem import (
@@ -64,21 +71,17 @@ from simulator.photo import ef08_content
 ALGORITHM_FOR_GENERATION: dict[int, Algorithm] = {
     1: Algorithm.DES, 2: Algorithm.DES, 3: Algorithm.SM4,
 }
-#: §2/§3: DIR SFI announced in the SSSE FCI tag 88 (both values seen on real cards).
-DIR_SFI_FOR_GENERATION: dict[int, int] = {1: 0x0B, 2: 0x0B, 3: 0x1E}
-#: §3: generations whose SSSE FCI carries the 9F0C algorithm flag (the real 1.00 card has none).
-FCI_HAS_ALGORITHM_FLAG = frozenset({2, 3})
 #: §4: generations whose EF06 has the name extension 4E ("absent on 1.00 cards").
 HAS_NAME_EXTENSION = frozenset({2, 3})
 #: §4: the padding byte of text items per generation (the real 1.00 card pads with 0x20).
 PAD_FOR_GENERATION: dict[int, int] = {1: 0x20, 2: 0x00, 3: 0x00}
 
 #: §9, issue 9: the SFI of the PAN record in the bank ADF (kiosks read 00 B2 01 14 00).
-BANK_PAN_SFI = 2
+BANK_PAN_SFI = emv.PAN_SFI
 #: GET PROCESSING OPTIONS: AIP 7C 00 (seen in a real format 1 answer) and one AFL entry: SFI 2,
 #: records 1 to 1, none for offline data authentication.
 GPO_AIP = bytes.fromhex("7C00")
-GPO_AFL = bytes((BANK_PAN_SFI << 3, 1, 1, 0))
+GPO_AFL = emv.afl_entry(BANK_PAN_SFI, 1, 1)
 
 #: [choice] FIDs for files whose FID no public source fixes.
 FID_PSE = 0xDDF1
@@ -100,8 +103,9 @@ DF_LABELS = {"DF01": "PUBLIC", "DF02": "EMPLOYMENT", "DF03": "SOCIAL INSURANCE 1
 
 
 def historical_bytes(card_id: bytes) -> bytes:
-    """T1..T13 of §10 for a card with identification code ``card_id`` (§8.3)."""
-    return CHIP_MAKER + COS + CARD_MAKER + card_id[0:2] + card_id[8:12]
+    """T1..T13 of §10 for a card with identification code ``card_id`` (§8.3): the area is the
+    first 4 digits of its city code, the serial its bytes 9-12."""
+    return build_historical(CHIP_MAKER + COS, CARD_MAKER, card_id[0:2], card_id[8:12])
 
 
 def atr(hist: bytes, *, t0: bool) -> bytes:
@@ -110,11 +114,8 @@ def atr(hist: bytes, *, t0: bool) -> bytes:
 
 
 def gpo_answer(fmt: int) -> bytes:
-    """The GET PROCESSING OPTIONS answer: format 1 ``80 AIP AFL`` or format 2
-    ``77 { 82 AIP, 94 AFL }`` (EMV; both seen on real SSC bank applications)."""
-    if fmt == 1:
-        return _tlv(0x80, GPO_AIP + GPO_AFL)
-    return _tlv(0x77, _tlv(0x82, GPO_AIP), _tlv(0x94, GPO_AFL))
+    """The GET PROCESSING OPTIONS answer in format 1 or 2 (:func:`apdu.emv.gpo_answer`)."""
+    return emv.gpo_answer(fmt, GPO_AIP, GPO_AFL)
 
 
 def _tlv(tag: int, *parts: bytes) -> bytes:
@@ -122,13 +123,10 @@ def _tlv(tag: int, *parts: bytes) -> bytes:
 
 
 def ssse_fci(generation: int) -> bytes:
-    """§3: ``6F { 84 name, A5 { 88 01 sfi, 9F0C { 86 01 alg } } }`` (as on 3.00 cards); a 1.00
-    card has no 9F0C (``6F 16 84 0F <name> A5 03 88 01 0B``, the real 1.00 card's)."""
-    prop = _tlv(0x88, bytes((DIR_SFI_FOR_GENERATION[generation],)))
-    if generation in FCI_HAS_ALGORITHM_FLAG:
-        alg = ALGORITHM_FOR_GENERATION[generation]
-        prop += _tlv(0x9F0C, _tlv(0x86, bytes((int(alg),))))
-    return _tlv(0x6F, _tlv(0x84, SSSE_NAME), _tlv(0xA5, prop))
+    """§3: the SSSE FCI of a generation (:func:`apdu.fci.build_ssse_fci`); a 1.00 card has no
+    algorithm flag, as the real 1.00 card."""
+    alg = ALGORITHM_FOR_GENERATION[generation] if generation in FCI_HAS_ALGORITHM_FLAG else None
+    return build_ssse_fci(DIR_SFI_FOR_GENERATION[generation], alg)
 
 
 def _record_ef(
@@ -171,15 +169,13 @@ def build_tree(generation: int, *, bank: bool = True,
     from the shared declarations of :mod:`apdu.appfiles` (and of a local extension)."""
     if generation not in ALGORITHM_FOR_GENERATION:
         raise FileSystemError(f"unsupported generation {generation}")
-    mf = DF("MF", MF_FID, None, DFKind.MF, fci=_tlv(0x6F, _tlv(0x83, MF_FID.to_bytes(2, "big"))))
+    mf = DF("MF", MF_FID, None, DFKind.MF, fci=build_mf_fci(MF_FID))
     if bank:
         # §9: the financial environment, firewalled from SSSE (its own domain, no SSSE PIN/keys).
-        pse = DF("PSE", FID_PSE, PSE_NAME, DFKind.DDF, domain="BANK",
-                 fci=_tlv(0x6F, _tlv(0x84, PSE_NAME), _tlv(0xA5, _tlv(0x88, b"\x01"))))
+        pse = DF("PSE", FID_PSE, PSE_NAME, DFKind.DDF, domain="BANK", fci=emv.pse_fci(1))
         pse.add(_record_ef("DIR", 0xEF01, 1, FREE, NEVER, emv=True))
         adf = DF("UNIONPAY", FID_BANK_ADF, UNIONPAY_DEBIT_AID, DFKind.ADF, domain="BANK",
-                 fci=_tlv(0x6F, _tlv(0x84, UNIONPAY_DEBIT_AID),
-                          _tlv(0xA5, _tlv(0x50, b"UnionPay Debit"), _tlv(0x87, b"\x01"))))
+                 fci=emv.adf_fci(UNIONPAY_DEBIT_AID))
         # The label EF01 stays (saved card files name it); the SFI is 2, where kiosks read it.
         adf.add(_record_ef("EF01", 0xEF01, BANK_PAN_SFI, FREE, NEVER, emv=True))
         pse.add(adf)
@@ -192,8 +188,7 @@ def build_tree(generation: int, *, bank: bool = True,
     dfs = list(APP_DFS) + (list(extension.dfs) if extension is not None else [])
     for app in dfs:
         df = DF(app.name, app.fid, app.aid, DFKind.ADF, domain=app.name,
-                key_domains=(app.name, "SSSE"), pin_domain=True,
-                fci=_tlv(0x6F, _tlv(0x84, app.aid)))
+                key_domains=(app.name, "SSSE"), pin_domain=True, fci=build_df_fci(app.aid))
         df.add(*(_ef(f, generation) for f in app.files))
         ssse.add(df)
     if extension is not None:  # extension EFs under SSSE or a national DF (EF0C and up)
@@ -208,25 +203,10 @@ def build_tree(generation: int, *, bank: bool = True,
 # --- contents -------------------------------------------------------------------------------------
 
 
-def _encode(el: Element, value: object, pad: int) -> bytes:
-    if el.format == "an":
-        return an_encode(str(value), el.size, pad)
-    if el.format == "cn":
-        text = str(value)
-        if not text.isdigit():  # real 初始化机构编号 carry non-BCD sequence bytes (issue 9)
-            return bytes.fromhex(text).ljust(el.size, b"\xff")
-        return cn_encode(text, el.size)
-    if el.format == "date":
-        return date_encode(value)  # type: ignore[arg-type]
-    return bytes(value)  # type: ignore[call-overload]
-
-
 def _records(table: tuple[Element, ...], values: dict[str, object], pad: int) -> list[bytes]:
-    return [
-        simple_encode(el.tag, _encode(el, values[el.field], pad))
-        for el in table
-        if el.field in values
-    ]
+    """The records of the items given, each encoded by its declaration (apdu.appfiles; real
+    初始化机构编号 with non-BCD sequence bytes are written from hex, issue 9)."""
+    return [encode_item(el, values[el.field], pad) for el in table if el.field in values]
 
 
 def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
@@ -261,7 +241,8 @@ def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
         "MF/SSSE/EF07": bytes(EF07_SIZE),
         "MF/SSSE/EF08": ef08_content(p.photo, EF08_SIZE),
         "MF/SSSE/DIR": [
-            _tlv(0x61, _tlv(0x4F, app.aid), _tlv(0x50, DF_LABELS[app.name].encode("ascii")))
+            _tlv(emv.TAG_APPLICATION, _tlv(emv.TAG_AID, app.aid),
+                 _tlv(emv.TAG_LABEL, DF_LABELS[app.name].encode("ascii")))
             for app in APP_DFS
         ],
     }
@@ -271,18 +252,8 @@ def contents(p: Personalisation) -> dict[str, list[bytes] | bytes]:
         raise PersonalisationError([str(exc)]) from None
     if p.bank is not None:
         b = p.bank
-        pan = cn_encode(b.pan)
-        record = _tlv(
-            0x70,
-            _tlv(0x5A, pan),
-            _tlv(0x5F20, b.cardholder_name.encode("ascii")),
-            _tlv(0x5F24, cn_encode(b.expiry.strftime("%y%m%d"))),
-            _tlv(0x5F34, bytes((b.pan_seq,))),
-        )
-        out["MF/PSE/DIR"] = [
-            _tlv(0x70, _tlv(0x61, _tlv(0x4F, UNIONPAY_DEBIT_AID), _tlv(0x50, b"UnionPay Debit"),
-                            _tlv(0x87, b"\x01")))
-        ]
+        record = emv.pan_record(b.pan, b.cardholder_name.encode("ascii"), b.expiry, b.pan_seq)
+        out["MF/PSE/DIR"] = [emv.directory_record(UNIONPAY_DEBIT_AID)]
         out["MF/PSE/UNIONPAY/EF01"] = [record]
     return out
 

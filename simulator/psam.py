@@ -13,10 +13,12 @@ encrypts or MACs with that session key only.
 Choices where the spec is silent (shared with the terminal's security module):
 
 * Key storage and levels. The usage byte's bits 8-6 give the number of diversification levels
-  still to apply (§11): 0x67 -> 3, 0x48/0x46/0x47 -> 2. A 3-level key is stored as the national
-  TEST root (§7.7); a 2-level key is stored already diversified to this PSAM's province (root ->
-  province factor of its city code), so the terminal sends (card, city) for it. The number of
-  factors sent must equal the levels, else ``6A80``; an unknown usage/id pair answers ``6A88``.
+  still to apply (§11, :func:`apdu.psam.levels`): 0x67 -> 3, 0x48/0x46/0x47 -> 2. The key table
+  is :data:`apdu.psam.PSAM_KEYS`, the one the terminal's PSAM module sends from. A 3-level key
+  is stored as the national TEST root (§7.7); a 2-level key is stored already diversified to
+  this PSAM's province (root -> province factor of its city code), so the terminal sends (card,
+  city) for it. The number of factors sent must equal the levels, else ``6A80``; an unknown
+  usage/id pair answers ``6A88``.
 * DELIVERY SESSION KEY needs ADF DF01 selected, else ``6985`` (conditions of use not satisfied: it
   is a state of the application, not a missing authentication, so not ``6982``).
 * ``R`` is 8 bytes for DES and 16 for SM4 (the terminal pads ``R || 00*8``); the session key is
@@ -24,7 +26,7 @@ Choices where the spec is silent (shared with the terminal's security module):
   derives. A failed DELIVERY SESSION KEY forgets the previous session key.
 * CIPHER DATA without a session key: ``6985``. Encryption (P1 00/02) takes block-aligned data
   (the terminal formats ``LD || data || 80..`` itself), else ``6700``. MAC (P1 05): data = IV (one
-  block) || message; the PSAM pads ``80 00..`` and returns exactly :func:`apdu.crypto.mac`. Chained
+  block) || message; the PSAM answers exactly :func:`apdu.crypto.mac` with that IV. Chained
   MAC: 07 = IV || first part, 03 = middle part, both block-aligned (``6700`` otherwise); 01 = last
   part, padded, answered with the MAC. 03/01 without a 07 first: ``6985``.
 * Selecting MF or another DF forgets the session key (it belongs to the DF01 session).
@@ -39,14 +41,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from apdu import status as sw
+from apdu.atr import build_historical, build_ssc_atr
 from apdu.codec import cn_encode
-from apdu.command import CommandAPDU
 from apdu.commands import (
     CIPHER_ENCRYPT_LAST,
     CIPHER_ENCRYPT_MORE,
@@ -67,48 +68,20 @@ from apdu.crypto import (
     diversify,
     diversify_path,
     encrypt_ecb,
-    fold4,
-    pad80,
+    mac,
     province_factor,
     session_key,
 )
-from apdu.errors import ApduFormatError, CryptoError, DataFormatError
+from apdu.errors import CryptoError, DataFormatError
+from apdu.fci import build_df_fci
 from apdu.keys import TEST_KEYS, KeySet
-from apdu.names import (
-    MF_FID,
-    PSAM_ADF_AID,
-    PSAM_ADF_FID,
-    PSAM_DES_NAME,
-    PSAM_EF_SERIAL,
-    PSAM_EF_TERMINAL,
-    PSAM_SM4_NAME,
-)
-from simulator.card import log_fault
+from apdu.names import MF_FID, PSAM_ADF_AID, PSAM_ADF_FID, PSAM_EF_SERIAL, PSAM_EF_TERMINAL
+from apdu.psam import CITY_DIGITS, KEY_BY_SLOT, MF_NAMES, SERIAL_SIZE, TERMINAL_SIZE, levels
+from simulator.cardos import OK, CardOS, Handler, Refuse
 from simulator.store import CardFileError, load_json, replace_file
 
 KIND = "sscard-psam"
 FORMAT = 1
-
-#: §11 [one source: the 2013 key-index table]: (usage, key id) -> card key name. The number of
-#: diversification levels is in the usage byte itself (bits 8-6).
-PSAM_KEY_TABLE: Mapping[tuple[int, int], str] = MappingProxyType(
-    {
-        (0x67, 0x08): "IRK",
-        (0x48, 0x10): "PUK",
-        (0x46, 0x09): "STK",
-        (0x48, 0x12): "UKSSSE",
-        (0x47, 0x0A): "RKSSSE",
-        (0x67, 0x2D): "RK1DF04",
-    }
-)
-
-#: The PSAM's DF name per environment (§11).
-MF_NAMES: Mapping[Algorithm, bytes] = MappingProxyType(
-    {Algorithm.DES: PSAM_DES_NAME, Algorithm.SM4: PSAM_SM4_NAME}
-)
-
-SERIAL_SIZE = 10  # EF 0015, cn 10
-TERMINAL_SIZE = 6  # EF 0016, cn 6
 
 #: ATR historical bytes T1..T5 and T6..T7 of a simulated PSAM (§10 layout): chip maker, COS,
 #: card maker. [choice] Values mean "sscard simulator"; T8..T13 follow from the area and serial.
@@ -116,20 +89,11 @@ _CHIP_COS = bytes.fromhex("5353") + b"PSM"
 _CARD_MAKER = bytes.fromhex("5343")
 
 
-def levels(usage: int) -> int:
-    """Diversification levels still to apply: bits 8-6 of the key usage byte (§11)."""
-    return (usage >> 5) & 0x07
-
-
 @dataclass(frozen=True)
 class _Key:
     name: str
     levels: int
     stored: bytes  # TEST key material; never leaves this module
-
-
-def _r(status: int, data: bytes = b"") -> bytes:
-    return data + status.to_bytes(2, "big")
 
 
 class PsamFile(BaseModel):
@@ -154,16 +118,9 @@ class PsamFile(BaseModel):
         return value
 
 
-class _Fail(Exception):
-    """A command ends with this status word (internal control flow; never escapes transmit)."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"{status:04X}")
-        self.status = status
-
-
-class Psam:
-    """A simulated PSAM (implements :class:`simulator.card.VirtualCard`). TEST keys only."""
+class Psam(CardOS):
+    """A simulated PSAM (implements :class:`simulator.card.VirtualCard` on the card OS of
+    :mod:`simulator.cardos`). TEST keys only."""
 
     def __init__(
         self,
@@ -192,13 +149,11 @@ class Psam:
             PSAM_EF_TERMINAL: cn_encode(terminal_number, TERMINAL_SIZE),
         }
         self._key_table = self._build_keys()
-        hist = (
-            _CHIP_COS + _CARD_MAKER + bytes.fromhex(self.city_code[:4]) + bytes.fromhex(serial[-8:])
-        )
-        self._atr = bytes.fromhex("3B6D0000") + hist
-        #: internal faults so far (``sim apdu`` exits non-zero on any).
+        hist = build_historical(_CHIP_COS, _CARD_MAKER, bytes.fromhex(self.city_code[:4]),
+                                bytes.fromhex(serial[-8:]))
+        self._atr = build_ssc_atr(hist, "T0")
         self.faults = 0
-        self._volatile_reset()
+        self._power_reset()
 
     # --- issue / load / save ---------------------------------------------------------------------
 
@@ -282,15 +237,7 @@ class Psam:
     @property
     def city_code(self) -> str:
         """The first 6 digits of the terminal number (EF 0016, §11)."""
-        return self.terminal_number[:6]
-
-    @property
-    def atr(self) -> bytes:
-        return self._atr
-
-    @property
-    def t0(self) -> bool:
-        return self._t0
+        return self.terminal_number[:CITY_DIGITS]
 
     def __repr__(self) -> str:
         return (
@@ -302,7 +249,7 @@ class Psam:
         """Stored keys per the CHOICE in the module docstring (3 levels: root; 2: province key)."""
         table: dict[tuple[int, int], _Key] = {}
         province = province_factor(self.city_code)
-        for (usage, key_id), name in PSAM_KEY_TABLE.items():
+        for (usage, key_id), name in KEY_BY_SLOT.items():
             try:
                 root = self.keys.root(name)
             except CryptoError:
@@ -314,146 +261,89 @@ class Psam:
 
     # --- power -----------------------------------------------------------------------------------
 
-    def _volatile_reset(self) -> None:
+    def _power_reset(self) -> None:
+        super()._power_reset()
         self._df = "MF"
         self._ef: int | None = None
         self._sk: bytes | None = None
         self._chain: bytes | None = None
-        self._pending = b""
 
-    def power_on(self) -> bytes:
-        self._volatile_reset()
-        return self._atr
+    # --- SELECT / READ BINARY ---------------------------------------------------------------------
 
-    def reset(self) -> bytes:
-        return self.power_on()
-
-    def power_off(self) -> None:
-        self._volatile_reset()
-
-    # --- APDU dispatch ----------------------------------------------------------------------------
-
-    def transmit(self, command: bytes) -> bytes:
-        """One command APDU -> response data + SW. Never raises (6F00 as the last resort)."""
-        try:
-            apdu = CommandAPDU.from_bytes(bytes(command))
-        except ApduFormatError:
-            return _r(sw.WRONG_LENGTH)
-        try:
-            handler = _HANDLERS.get(apdu.ins)
-            if handler is None:
-                return _r(sw.INS_NOT_SUPPORTED)
-            cla, method = handler
-            if apdu.cla != cla:
-                return _r(sw.CLA_NOT_SUPPORTED)
-            if apdu.ins != INS_GET_RESPONSE:
-                self._pending = b""
-            data = method(self, apdu)
-        except _Fail as exc:
-            return _r(exc.status)
-        except Exception as exc:  # noqa: BLE001 - a card answers everything with a status word
-            self.faults += 1
-            log_fault("internal error", command, exc)  # one line, never the data
-            return _r(sw.NO_PRECISE_DIAGNOSIS)
-        if self._t0 and data and apdu.data and apdu.ins != INS_GET_RESPONSE:
-            # T=0 case 4: the data waits for GET RESPONSE (§3).
-            self._pending = data
-            return _r(sw.bytes_available(min(len(data), 256)))
-        return _r(sw.SUCCESS, data)
-
-    # --- SELECT / READ BINARY / GET RESPONSE ------------------------------------------------------
-
-    def _select(self, apdu: CommandAPDU) -> bytes:
-        if apdu.p2 not in (0x00, 0x0C):
-            raise _Fail(sw.WRONG_P1P2)
-        fci = apdu.p2 == 0x00
-        data = apdu.data
-        if apdu.p1 == 0x04:
+    def _select(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
+        if p2 not in (0x00, 0x0C):
+            raise Refuse(sw.WRONG_P1P2)
+        fci = p2 == 0x00
+        if p1 == 0x04:
             if data == MF_NAMES[self.algorithm]:
                 return self._enter("MF", data, fci)
             if data == PSAM_ADF_AID:
                 return self._enter("DF01", data, fci)
-            raise _Fail(sw.FILE_NOT_FOUND)
-        if apdu.p1 not in (0x00, 0x02):
-            raise _Fail(sw.WRONG_P1P2)
+            raise Refuse(sw.FILE_NOT_FOUND)
+        if p1 not in (0x00, 0x02):
+            raise Refuse(sw.WRONG_P1P2)
         if len(data) != 2:
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_LENGTH)
         fid = int.from_bytes(data, "big")
-        if apdu.p1 == 0x00 and fid == MF_FID:
+        if p1 == 0x00 and fid == MF_FID:
             return self._enter("MF", MF_NAMES[self.algorithm], fci)
-        if apdu.p1 == 0x00 and fid == PSAM_ADF_FID:
+        if p1 == 0x00 and fid == PSAM_ADF_FID:
             return self._enter("DF01", PSAM_ADF_AID, fci)
         if fid in self._files and self._df == "MF":
             self._ef = fid
-            return b""
-        raise _Fail(sw.FILE_NOT_FOUND)
+            return OK
+        raise Refuse(sw.FILE_NOT_FOUND)
 
     def _enter(self, df: str, name: bytes, fci: bool) -> bytes:
         self._df = df
         self._ef = None
         self._sk = None
         self._chain = None
-        if not fci:
-            return b""
-        inner = b"\x84" + bytes([len(name)]) + name
-        return b"\x6f" + bytes([len(inner)]) + inner
+        return build_df_fci(name) + OK if fci else OK
 
-    def _read_binary(self, apdu: CommandAPDU) -> bytes:
-        if apdu.data:
-            raise _Fail(sw.WRONG_LENGTH)
-        if apdu.p1 & 0x80:
-            if apdu.p1 & 0x60:
-                raise _Fail(sw.WRONG_P1P2)
-            fid = apdu.p1 & 0x1F
+    def _read_binary(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
+        if data:
+            raise Refuse(sw.WRONG_LENGTH)
+        if p1 & 0x80:
+            if p1 & 0x60:
+                raise Refuse(sw.WRONG_P1P2)
+            fid = p1 & 0x1F
             if fid not in self._files:
-                raise _Fail(sw.FILE_NOT_FOUND)
-            offset = apdu.p2
+                raise Refuse(sw.FILE_NOT_FOUND)
+            offset = p2
             self._ef = fid
         else:
             if self._ef is None:
-                raise _Fail(sw.NO_CURRENT_EF)
+                raise Refuse(sw.NO_CURRENT_EF)
             fid = self._ef
-            offset = (apdu.p1 << 8) | apdu.p2
+            offset = (p1 << 8) | p2
         content = self._files[fid]
         if offset >= len(content):
-            raise _Fail(sw.OFFSET_OUTSIDE_EF)
+            raise Refuse(sw.OFFSET_OUTSIDE_EF)
         rest = content[offset:]
-        ne = apdu.ne
         if ne is None:
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_LENGTH)
         if ne in (256, 65536) or ne == len(rest):
-            return rest
+            return rest + OK
         if ne < len(rest):
-            return rest[:ne]
-        raise _Fail(sw.wrong_le(len(rest)))
-
-    def _get_response(self, apdu: CommandAPDU) -> bytes:
-        if apdu.p1 or apdu.p2:
-            raise _Fail(sw.WRONG_P1P2)
-        pending = self._pending
-        if not pending:
-            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
-        ne = apdu.ne or 0
-        if ne > len(pending) and ne not in (256, 65536):
-            raise _Fail(sw.wrong_le(len(pending)))
-        out, self._pending = pending[:ne], pending[ne:]
-        return out
+            return rest[:ne] + OK
+        raise Refuse(sw.wrong_le(len(rest)))
 
     # --- §11 key commands -------------------------------------------------------------------------
 
-    def _delivery_session_key(self, apdu: CommandAPDU) -> bytes:
+    def _delivery_session_key(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
         self._sk = None
         self._chain = None
         if self._df != "DF01":
-            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
-        key = self._key_table.get((apdu.p1, apdu.p2))
+            raise Refuse(sw.CONDITIONS_NOT_SATISFIED)
+        key = self._key_table.get((p1, p2))
         if key is None:
-            raise _Fail(sw.KEY_NOT_FOUND)
-        r_len = block_size(self.algorithm)  # R: 8 bytes (DES) or R || 00*8 (SM4)
-        if len(apdu.data) != 8 * key.levels + r_len:
-            raise _Fail(sw.WRONG_DATA)
-        factors = [apdu.data[i : i + 8] for i in range(0, 8 * key.levels, 8)]
-        r = apdu.data[8 * key.levels :]
+            raise Refuse(sw.KEY_NOT_FOUND)
+        r_len = block_size(self.algorithm)  # R: one block, apdu.crypto.block8 (R || 00*8 SM4)
+        if len(data) != 8 * key.levels + r_len:
+            raise Refuse(sw.WRONG_DATA)
+        factors = [data[i : i + 8] for i in range(0, 8 * key.levels, 8)]
+        r = data[8 * key.levels :]
         card_key = diversify_path(self.algorithm, key.stored, list(reversed(factors)))
         if self.algorithm is Algorithm.DES:
             self._sk = session_key(self.algorithm, card_key, r)
@@ -461,30 +351,30 @@ class Psam:
             self._sk = session_key(self.algorithm, card_key, r[:8])
         else:  # what a real PSAM does with any 16 bytes: encrypt them
             self._sk = encrypt_ecb(self.algorithm, card_key, r)
-        return b""
+        return OK
 
-    def _cipher_data(self, apdu: CommandAPDU) -> bytes:
-        if apdu.p2 != 0:
-            raise _Fail(sw.WRONG_P1P2)
-        op = _CIPHER_OPS.get(apdu.p1)
+    def _cipher_data(self, p1: int, p2: int, data: bytes, ne: int | None) -> bytes:
+        if p2 != 0:
+            raise Refuse(sw.WRONG_P1P2)
+        op = _CIPHER_OPS.get(p1)
         if op is None:
-            raise _Fail(sw.WRONG_P1P2)
-        if not apdu.data:
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_P1P2)
+        if not data:
+            raise Refuse(sw.WRONG_LENGTH)
         if self._sk is None:
-            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
-        return op(self, apdu.data)
+            raise Refuse(sw.CONDITIONS_NOT_SATISFIED)
+        return op(self, data) + OK
 
     def _encrypt(self, data: bytes) -> bytes:
         assert self._sk is not None
         if len(data) % block_size(self.algorithm):
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_LENGTH)
         return encrypt_ecb(self.algorithm, self._sk, data)
 
     def _split_iv(self, data: bytes) -> tuple[bytes, bytes]:
         bs = block_size(self.algorithm)
         if len(data) < bs:
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_LENGTH)
         return data[:bs], data[bs:]
 
     def _cbc(self, iv: bytes, part: bytes) -> bytes:
@@ -494,8 +384,9 @@ class Psam:
         return cbc_encrypt_last_block(self.algorithm, self._sk, part, iv)
 
     def _finish(self, iv: bytes, tail: bytes) -> bytes:
-        last = self._cbc(iv, pad80(tail, block_size(self.algorithm)))
-        return last[:4] if self.algorithm is Algorithm.DES else fold4(last)
+        """The MAC of the message's last part, chained from ``iv`` (§7.3)."""
+        assert self._sk is not None
+        return mac(self.algorithm, self._sk, tail, iv)
 
     def _mac_single(self, data: bytes) -> bytes:
         self._chain = None
@@ -506,23 +397,32 @@ class Psam:
         self._chain = None
         iv, part = self._split_iv(data)
         if len(part) % block_size(self.algorithm):
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_LENGTH)
         self._chain = self._cbc(iv, part)
         return b""
 
     def _mac_middle(self, data: bytes) -> bytes:
         if self._chain is None:
-            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+            raise Refuse(sw.CONDITIONS_NOT_SATISFIED)
         if len(data) % block_size(self.algorithm):
-            raise _Fail(sw.WRONG_LENGTH)
+            raise Refuse(sw.WRONG_LENGTH)
         self._chain = self._cbc(self._chain, data)
         return b""
 
     def _mac_last(self, data: bytes) -> bytes:
         if self._chain is None:
-            raise _Fail(sw.CONDITIONS_NOT_SATISFIED)
+            raise Refuse(sw.CONDITIONS_NOT_SATISFIED)
         chain, self._chain = self._chain, None
         return self._finish(chain, data)
+
+    #: THE PSAM's command table (§11): (CLA, INS) -> handler, for the card OS.
+    COMMANDS: ClassVar[Mapping[tuple[int, int], Handler]] = {
+        (0x00, INS_SELECT): _select,
+        (0x00, INS_READ_BINARY): _read_binary,
+        (0x00, INS_GET_RESPONSE): CardOS.get_response,
+        (0xBF, INS_DELIVERY_SESSION_KEY): _delivery_session_key,
+        (0x80, INS_CIPHER_DATA): _cipher_data,
+    }
 
 
 _CIPHER_OPS = {
@@ -532,13 +432,4 @@ _CIPHER_OPS = {
     CIPHER_MAC_FIRST: Psam._mac_first,
     CIPHER_MAC_MIDDLE: Psam._mac_middle,
     CIPHER_MAC_LAST: Psam._mac_last,
-}
-
-#: INS -> (the CLA it takes, handler).
-_HANDLERS = {
-    INS_SELECT: (0x00, Psam._select),
-    INS_READ_BINARY: (0x00, Psam._read_binary),
-    INS_GET_RESPONSE: (0x00, Psam._get_response),
-    INS_DELIVERY_SESSION_KEY: (0xBF, Psam._delivery_session_key),
-    INS_CIPHER_DATA: (0x80, Psam._cipher_data),
 }

@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from apdu.errors import UsageError
-from apdu.identifiers import ssn_check_char
+from apdu.identifiers import luhn_check_digit, ssn_check_char
 from apdu.keys import TEST_KEYS, KeySet
 from simulator.personalisation import (
     BankInfo,
@@ -34,13 +34,7 @@ SAMPLE_PIN = "123456"
 
 def luhn_complete(partial: str) -> str:
     """``partial`` followed by its Luhn check digit (§9 PAN)."""
-    total = 0
-    for i, c in enumerate(reversed(partial)):
-        d = int(c)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return partial + str((10 - total % 10) % 10)
+    return partial + luhn_check_digit(partial)
 
 
 def sample_ssn(area: str = SAMPLE_AREA, birth: dt.date = SAMPLE_BIRTH, seq: str = "123") -> str:

@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from apdu.atr import MAX_ATR_LEN
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from apdu.crypto import CARD_KEY_LENGTH, Algorithm
 from apdu.keys import KID_TABLE
 from simulator.extensions import card_extension
@@ -41,8 +43,8 @@ from simulator.store import CardFileError, load_json, save_json_atomic
 
 KIND: Final = "sscard-user-card"
 FORMAT_VERSION: Final = 1
-#: ISO/IEC 7816-3: an ATR has at most 33 bytes (TS + 32).
-MAX_ATR: Final = 33
+#: ISO/IEC 7816-3: an ATR has at most 33 bytes (TS + 32; apdu.atr).
+MAX_ATR: Final = MAX_ATR_LEN
 #: READ RECORD addresses records 1..254 (ISO/IEC 7816-4).
 MAX_RECORDS: Final = 254
 
@@ -59,7 +61,7 @@ class PinState(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    digits: str = Field(pattern=r"^[0-9]{4,16}$")
+    digits: str = Field(pattern=rf"^[0-9]{{{PIN_MIN_DIGITS},{PIN_MAX_DIGITS}}}$")
     tries_left: int = Field(ge=0, le=15)
     max_tries: int = Field(ge=1, le=15)
     enabled: bool = True

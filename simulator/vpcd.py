@@ -60,6 +60,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apdu import status
+from apdu.atr import MAX_ATR_LEN
 from apdu.errors import SSCardError, UsageError
 from apdu.jsonfile import file_type
 from apdu.redact import describe_command
@@ -79,10 +81,10 @@ VPCD_POWER_ON = 1
 VPCD_RESET = 2
 VPCD_GET_ATR = 4
 
-_SW_NO_DIAGNOSIS = b"\x6f\x00"
+_SW_NO_DIAGNOSIS = status.sw_bytes(status.NO_PRECISE_DIAGNOSIS)
 _MAX_FRAME = 0xFFFF
-#: ISO/IEC 7816-3: at most 33 ATR bytes; pcscd keeps no more (MAX_ATR_SIZE).
-MAX_ATR = 33
+#: ISO/IEC 7816-3: at most 33 ATR bytes (apdu.atr); pcscd keeps no more (MAX_ATR_SIZE).
+MAX_ATR = MAX_ATR_LEN
 #: The longest control request (a JSON object with a path of up to PATH_MAX bytes, escaped).
 _MAX_CONTROL_LINE = 32768
 #: sun_path of a UNIX socket address holds 108 bytes, the last a NUL.

@@ -30,35 +30,32 @@ from dataclasses import dataclass
 from apdu import status
 from apdu.codec import an_decode, cn_decode
 from apdu.commands import INS_READ_RECORD, get_processing_options, read_record
+from apdu.emv import (  # re-exported: GPO facts live in apdu.emv
+    PAN_SFI,
+    TAG_EXPIRY,
+    TAG_NAME,
+    TAG_PAN,
+    TAG_PAN_SEQUENCE,
+    parse_gpo,
+)
+from apdu.emv import find as _find
 from apdu.errors import DataFormatError, TlvError
-from apdu.tlv import Tlv, ber_decode, iter_tree
+from apdu.tlv import ber_decode
 from drivers.channel import CardChannel
 from terminal.session import CardSession
 
 #: §9: the SFIs whose record 1 may hold the PAN, in the order they are tried (SFI 2 first: where
 #: deployed kiosk software reads it, issue 9).
-BANK_SFIS = (2, 1, 3)
+BANK_SFIS = (PAN_SFI, 1, 3)
 
 #: what the session calls GET PROCESSING OPTIONS among the commands taken once per selection.
 GPO = "GPO"
-
-#: GET PROCESSING OPTIONS answer templates (EMV): format 1 and format 2.
-TAG_GPO_FORMAT1 = 0x80
-TAG_GPO_FORMAT2 = 0x77
-TAG_AIP = 0x82
-TAG_AFL = 0x94
 
 #: status words that mean "no such application" when selecting it (not an error of the card).
 ABSENT_SW = frozenset({status.FILE_NOT_FOUND, status.FUNCTION_NOT_SUPPORTED})
 
 #: status words that mean "no record here, try the next SFI".
 NO_RECORD_SW = frozenset({status.RECORD_NOT_FOUND, status.FILE_NOT_FOUND, status.WRONG_P1P2})
-
-TAG_TEMPLATE = 0x70
-TAG_PAN = 0x5A
-TAG_NAME = 0x5F20
-TAG_EXPIRY = 0x5F24
-TAG_PAN_SEQUENCE = 0x5F34
 
 PAN_DIGITS = range(12, 20)  # ISO/IEC 7812: 8..19; bank cards in China use 16..19
 
@@ -143,10 +140,6 @@ def bank_record(session: CardSession, *, gpo: bool = False) -> BankRecord:
     return read_bank_record_via_gpo(session.channel)
 
 
-def _find(objs: list[Tlv], tag: int) -> bytes | None:
-    return next((o.value for o in iter_tree(objs) if o.tag == tag), None)
-
-
 def _expiry(raw: bytes | None) -> dt.date | None:
     """5F24 is YYMMDD (cn 3).  A malformed expiry is dropped rather than failing the record."""
     if raw is None:
@@ -227,51 +220,6 @@ def read_bank_record(channel: CardChannel) -> BankRecord:
 
 
 # --- the EMV route: GET PROCESSING OPTIONS and the AFL --------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessingOptions:
-    """What GPO answered: the AIP and the AFL as (SFI, first record, last record) entries."""
-
-    aip: bytes
-    afl: tuple[tuple[int, int, int], ...]
-
-
-def _afl(raw: bytes) -> tuple[tuple[int, int, int], ...]:
-    if len(raw) % 4:
-        raise DataFormatError(f"AFL of {len(raw)} bytes is not a list of 4-byte entries")
-    entries = []
-    for i in range(0, len(raw), 4):
-        sfi, first, last = raw[i] >> 3, raw[i + 1], raw[i + 2]
-        if not 1 <= sfi <= 30 or first == 0 or last < first:
-            raise DataFormatError(f"AFL entry {raw[i:i + 4].hex().upper()} is malformed")
-        entries.append((sfi, first, last))
-    return tuple(entries)
-
-
-def parse_gpo(answer: bytes) -> ProcessingOptions:
-    """A GPO answer in format 1 (``80`` AIP ‖ AFL) or format 2 (``77 { 82 AIP, 94 AFL }``).
-
-    Raises :class:`DataFormatError` for anything else (every length is the card's).
-    """
-    try:
-        objs = ber_decode(answer)
-    except TlvError as exc:
-        raise DataFormatError(f"GPO answer is not BER-TLV: {exc}") from None
-    if len(objs) != 1:
-        raise DataFormatError("GPO answer must be one template (80 or 77)")
-    top = objs[0]
-    if top.tag == TAG_GPO_FORMAT1:
-        if len(top.value) < 2:
-            raise DataFormatError("GPO format 1 answer shorter than its AIP")
-        return ProcessingOptions(top.value[:2], _afl(top.value[2:]))
-    if top.tag == TAG_GPO_FORMAT2:
-        aip = _find(top.children(), TAG_AIP)
-        afl = _find(top.children(), TAG_AFL)
-        if aip is None or afl is None or len(aip) != 2:
-            raise DataFormatError("GPO format 2 answer lacks its AIP (82) or AFL (94)")
-        return ProcessingOptions(aip, _afl(afl))
-    raise DataFormatError(f"GPO answer template {top.tag:02X} is neither 80 nor 77")
 
 
 def read_bank_record_via_gpo(channel: CardChannel) -> BankRecord:

@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
 
 from apdu import areas
 from apdu.elements import CARD_TYPES, INSTITUTION_PREFIX, SPEC_VERSIONS, generation_of
@@ -60,7 +59,10 @@ from apdu.identifiers import (
     card_id_problems,
     card_number_check_char,
     card_number_check_ok,
+    ssn_birth_date,
     ssn_check_char,
+    ssn_sex,
+    ssn_shaped,
 )
 from terminal.models import CardRead, HolderData, IssuerData
 from terminal.pinstatus import PinStatus
@@ -180,16 +182,7 @@ def area_name(code: str, year: int | None = None) -> str | None:
 def _ssn(f: Facts) -> str | None:
     """The SSN when it has the §8.1 shape (17 digits + check character); else None."""
     ssn = f.holder.ssn if f.holder else None
-    if ssn and len(ssn) == 18 and ssn[:17].isascii() and ssn[:17].isdigit():
-        return ssn.upper()
-    return None
-
-
-def _ssn_date(ssn: str) -> dt.date | None:
-    try:
-        return ric.get_birth_date(ssn)
-    except ValidationError:
-        return None
+    return ssn.upper() if ssn and ssn_shaped(ssn) else None
 
 
 def _judged(judgement: areas.Judgement, unknown_why: str) -> Outcome:
@@ -230,7 +223,7 @@ def check_ssn_birth_date(f: Facts) -> Outcome:
     ssn = _ssn(f)
     if ssn is None:
         return "skip", "no well-formed SSN (see ssn_check_char)"
-    in_ssn = _ssn_date(ssn)
+    in_ssn = ssn_birth_date(ssn)
     if in_ssn is None:
         return "fail", f"SSN birth date {ssn[6:14]} is not a calendar date"
     born = f.holder.birth_date
@@ -241,8 +234,6 @@ def check_ssn_birth_date(f: Facts) -> Outcome:
     return "pass", f"SSN and EF06 agree: {born.isoformat()}"
 
 
-#: §4 sex codes against the parity of the SSN's sequence number (§8.1).
-SEX_BY_PARITY = {1: "1", 0: "2"}
 SEX_TEXT = {"1": "male", "2": "female"}
 #: GB/T 2261.1 codes that say nothing to compare: 0 unknown, 9 unspecified.
 SEX_UNSAID = {"0": "unknown", "9": "unspecified"}
@@ -261,8 +252,8 @@ def check_ssn_sex(f: Facts) -> Outcome:
         return "warn", f"sex is {sex} ({SEX_UNSAID[sex]}); the SSN cannot be compared"
     if sex not in SEX_TEXT:
         return "fail", f"EF06 sex (tag 0A) is {sex!r}, not a GB/T 2261.1 code (1, 2, 0 or 9)"
-    expected = SEX_BY_PARITY[int(ssn[16]) % 2]
-    if sex != expected:
+    expected = ssn_sex(ssn)  # a digit: the SSN is shaped
+    if expected is not None and sex != expected:
         seq = ssn[14:17]
         return "fail", f"SSN sequence {seq} is {SEX_TEXT[expected]}, EF06 says {SEX_TEXT[sex]}"
     return "pass", f"{SEX_TEXT[sex]} in both"
@@ -274,7 +265,7 @@ def check_ssn_area(f: Facts) -> Outcome:
     ssn = _ssn(f)
     if ssn is None:
         return "skip", "no well-formed SSN (see ssn_check_char)"
-    born = _ssn_date(ssn)
+    born = ssn_birth_date(ssn)
     judgement = areas.judge(ssn[:6], born.year if born else None)
     return _judged(judgement, "e.g. a code assigned locally, or a foreigner's number")
 

@@ -37,13 +37,11 @@ import datetime as dt
 import hmac
 from dataclasses import dataclass
 
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS, pin_length_ok
 from apdu.errors import PolicyError, UsageError
 
 PinInput = bytes | bytearray | str
 
-#: §6: the card accepts 4 to 16 digits.
-CARD_MIN_DIGITS = 4
-CARD_MAX_DIGITS = 16
 #: §6: the issuer default initial PIN.
 INITIAL_PIN = b"123456"
 
@@ -68,7 +66,7 @@ def is_digits(pin: PinInput) -> bool:
 def card_format_ok(pin: PinInput) -> bool:
     """True when ``pin`` can be coded for the card at all (§6: 4..16 decimal digits)."""
     p = _as_bytes(pin)
-    return CARD_MIN_DIGITS <= len(p) <= CARD_MAX_DIGITS and is_digits(p)
+    return pin_length_ok(len(p)) and is_digits(p)
 
 
 def same_pin(a: PinInput, b: PinInput) -> bool:
@@ -100,15 +98,15 @@ class PinPolicy:
     """
 
     length: int | None = 6
-    min_length: int = CARD_MIN_DIGITS
-    max_length: int = CARD_MAX_DIGITS
+    min_length: int = PIN_MIN_DIGITS
+    max_length: int = PIN_MAX_DIGITS
     forbid_initial: bool = True
     forbid_trivial: bool = True
     forbid_birth_date: bool = False
     initial_pin: bytes = INITIAL_PIN
 
     def __post_init__(self) -> None:
-        lo, hi = CARD_MIN_DIGITS, CARD_MAX_DIGITS
+        lo, hi = PIN_MIN_DIGITS, PIN_MAX_DIGITS
         if not lo <= self.min_length <= self.max_length <= hi:
             raise UsageError(f"PIN policy: min_length..max_length must lie within {lo}..{hi}")
         if self.length is not None and not lo <= self.length <= hi:
@@ -170,7 +168,7 @@ class PinPolicy:
         """All rules for CHANGE PIN (§6); nothing may be sent to the card when this raises."""
         if not card_format_ok(old):
             raise PolicyError(
-                f"the current PIN must have {CARD_MIN_DIGITS} to {CARD_MAX_DIGITS} decimal digits"
+                f"the current PIN must have {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} decimal digits"
             )
         self.check_new(new, new_again, birth_date)
         if same_pin(old, new):

@@ -56,8 +56,8 @@ def pin_status_from_sw(sw: int) -> PinStatus:
     """
     if sw == status.SUCCESS:
         return PinStatus("not_enabled", None)
-    if sw & 0xFFF0 == 0x63C0:
-        tries = sw & 0x0F
+    tries = status.tries_left(sw)
+    if tries is not None:
         return PinStatus("enabled" if tries else "blocked", tries)
     if sw == status.AUTH_METHOD_BLOCKED:
         return PinStatus("blocked", 0)

@@ -37,15 +37,16 @@ entry, not a crash.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-from apdu import codec, commands, status
+from apdu import commands, status
+from apdu.appfiles import read_value as _decode_value  # the element's declared codec (§4)
 from apdu.atr import historical_bytes
 from apdu.elements import EF05, EF06, Element
 from apdu.errors import CryptoError, DataFormatError, TlvError, UsageError
+from apdu.formats import Value
 from apdu.names import SFI_EF05, SFI_EF06, Kid
 from apdu.status import AuthenticationBlocked, VerificationFailed
 from apdu.tlv import simple_decode_one, simple_record
@@ -76,15 +77,10 @@ MULTI_RECORD_REFUSED = frozenset(
 )
 #: ISO/IEC 7816-4 answers that carry data: success, "more data available" (a multi-record answer
 #: that did not fit: the rest is read by tag) and "end of record reached before Ne bytes".
-_DATA_SW = frozenset({status.SUCCESS, 0x6310, 0x6282})
-
-#: fields whose ``cn`` value may hold non-BCD bytes on real cards (issue 9): decoded as hex.
-HEX_TOLERANT = frozenset({"init_institution"})
+_DATA_SW = frozenset({status.SUCCESS, status.MORE_DATA_AVAILABLE, status.END_OF_RECORD})
 
 #: historical bytes T1-T5: chip maker and COS (§10), i.e. the card model.
 MODEL_BYTES = 5
-
-Value = str | bytes | dt.date | None
 
 
 class ModelMemory:
@@ -131,24 +127,6 @@ def card_model(atr: bytes) -> bytes:
     if len(hist) >= MODEL_BYTES:
         return bytes(hist[:MODEL_BYTES])
     return b"ATR:" + bytes(atr)
-
-
-def _decode_value(element: Element, raw: bytes) -> Value:
-    """A record's value in its §4 format; empty or unpersonalised values become None."""
-    if element.format == "b":
-        return bytes(raw)
-    if element.format == "an":
-        return codec.an_decode(raw) or None
-    if element.format == "cn":
-        try:
-            return codec.cn_decode(raw) or None
-        except DataFormatError:
-            if element.field in HEX_TOLERANT:
-                return codec.hex_decode(bytes(raw).rstrip(b"\xff"))
-            raise
-    if not raw or set(raw) <= {0xFF} or set(raw) <= {0x00}:
-        return None  # an unpersonalised date (issue 9: FF-filled on some 2.0 cards)
-    return codec.date_decode(raw)
 
 
 class _RecordReader:

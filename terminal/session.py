@@ -35,12 +35,11 @@ from apdu.crypto import Algorithm, Diversification
 from apdu.errors import (
     CardNotSupportedError,
     ResponseFormatError,
-    TlvError,
     UsageError,
 )
+from apdu.fci import SsseInfo, parse_ssse_fci  # re-exported: the FCI's facts live in apdu.fci
 from apdu.names import MF_FID, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID, Kid
 from apdu.response import ResponseAPDU
-from apdu.tlv import Tlv, ber_decode
 from drivers.channel import CardChannel
 from terminal.sam.base import SecurityModule
 
@@ -56,83 +55,7 @@ _NOT_AN_SSC = frozenset(
     }
 )
 
-#: FCI tags of §3.
-TAG_FCI = 0x6F
-TAG_DF_NAME = 0x84
-TAG_PROPRIETARY = 0xA5
-TAG_DIR_SFI = 0x88
-TAG_ALG_TEMPLATE = 0x9F0C
-TAG_ALG = 0x86
-
 NOT_AN_SSC_MESSAGE = "no social security application on this card"
-
-
-@dataclass(frozen=True)
-class SsseInfo:
-    """What the SSSE FCI told (§3).  ``fci_problem`` is None unless the FCI was malformed."""
-
-    algorithm: Algorithm
-    dir_sfi: int | None
-    df_name: bytes
-    fci_problem: str | None = None
-
-
-def _algorithm_from_flag(flag: bytes) -> tuple[Algorithm, str | None]:
-    """The §3 algorithm flag (one byte); anything unknown falls back to DES with a problem."""
-    if len(flag) != 1:
-        return Algorithm.DES, f"algorithm flag of {len(flag)} bytes, assumed DES"
-    try:
-        return Algorithm(flag[0]), None
-    except ValueError:
-        return Algorithm.DES, f"unknown algorithm flag {flag[0]:02X}, assumed DES"
-
-
-def _find(objs: list[Tlv], tag: int) -> Tlv | None:
-    return next((o for o in objs if o.tag == tag), None)
-
-
-def parse_ssse_fci(data: bytes) -> SsseInfo:
-    """Parse ``6F { 84 name, A5 { 88 01 sfi [, 9F0C { 86 01 alg }] } }`` tolerantly (§3).
-
-    The algorithm flag is looked for in ``A5/9F0C/86`` (3.00 cards) and, for cards that leave
-    out the 9F0C template, directly in ``A5/86``.  ``9F0C`` is primitive by BER's rules (bit 6 of
-    its first byte is 0) although it wraps a TLV, so its value is decoded by hand.  Every length
-    is untrusted (:mod:`apdu.tlv` checks them); a malformed FCI gives the defaults plus a problem.
-    """
-    algorithm, dir_sfi, df_name = Algorithm.DES, None, SSSE_NAME
-    if not data:
-        return SsseInfo(algorithm, dir_sfi, df_name, None)
-    try:
-        top = _find(ber_decode(data), TAG_FCI)
-        if top is None:
-            return SsseInfo(algorithm, dir_sfi, df_name, "SELECT answer holds no FCI template 6F")
-        inner = ber_decode(top.value)
-        name = _find(inner, TAG_DF_NAME)
-        if name is not None and name.value:
-            df_name = name.value
-        prop = _find(inner, TAG_PROPRIETARY)
-        if prop is None:
-            return SsseInfo(algorithm, dir_sfi, df_name, None)
-        fields = ber_decode(prop.value)
-        sfi = _find(fields, TAG_DIR_SFI)
-        problem: str | None = None
-        if sfi is not None:
-            if len(sfi.value) == 1 and 1 <= sfi.value[0] <= 30:
-                dir_sfi = sfi.value[0]
-            else:
-                problem = "DIR SFI (tag 88) is not one byte in 1..30"
-        flag: Tlv | None = None
-        template = _find(fields, TAG_ALG_TEMPLATE)
-        if template is not None:
-            flag = _find(ber_decode(template.value), TAG_ALG)
-        if flag is None:
-            flag = _find(fields, TAG_ALG)
-        if flag is not None:
-            algorithm, alg_problem = _algorithm_from_flag(flag.value)
-            problem = problem or alg_problem
-        return SsseInfo(algorithm, dir_sfi, df_name, problem)
-    except TlvError as exc:
-        return SsseInfo(algorithm, dir_sfi, df_name, f"FCI does not parse: {exc}")
 
 
 # --- where the card can be: the places a session selects (card-profile §2, §9) ------------------

@@ -32,25 +32,29 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apdu import codec
+from apdu import codec, emv
+from apdu import status as sw
+from apdu.appfiles import encode_item
 from apdu.atr import SSC_HISTORICAL_LEN, build_ssc_atr, parse
 from apdu.crypto import Algorithm, Diversification
 from apdu.elements import BY_TAG_EF05, BY_TAG_EF06, EF05, EF06, Element, generation_of
 from apdu.errors import DataFormatError, UsageError
+from apdu.fci import DIR_SFI_FOR_GENERATION, build_df_fci, build_ssse_fci
 from apdu.names import PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID
-from apdu.tlv import ber_encode, simple_encode
+from apdu.tlv import simple_encode
 from drivers.replay import parse_text
+from simulator.cardos import CardOS
 from terminal.sam.base import SecurityModule
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real_cards"
 
-OK = b"\x90\x00"
-SW_RECORD_NOT_FOUND = b"\x6a\x83"
-SW_WRONG_P1P2 = b"\x6a\x86"
-SW_FILE_NOT_FOUND = b"\x6a\x82"
-SW_INS_NOT_SUPPORTED = b"\x6d\x00"
-SW_SECURITY = b"\x69\x82"
-SW_CONDITIONS = b"\x69\x85"
+OK = sw.sw_bytes(sw.SUCCESS)
+SW_RECORD_NOT_FOUND = sw.sw_bytes(sw.RECORD_NOT_FOUND)
+SW_WRONG_P1P2 = sw.sw_bytes(sw.WRONG_P1P2)
+SW_FILE_NOT_FOUND = sw.sw_bytes(sw.FILE_NOT_FOUND)
+SW_INS_NOT_SUPPORTED = sw.sw_bytes(sw.INS_NOT_SUPPORTED)
+SW_SECURITY = sw.sw_bytes(sw.SECURITY_STATUS_NOT_SATISFIED)
+SW_CONDITIONS = sw.sw_bytes(sw.CONDITIONS_NOT_SATISFIED)
 
 #: the fields of the national basic-read line (national-interface §3), in order.
 NATIONAL_FIELDS = (
@@ -60,9 +64,6 @@ NATIONAL_FIELDS = (
 #: expect fields that are EF05/EF06 items (the element table's field names).
 ITEM_FIELDS = {e.field: e for e in EF05 + EF06}
 EF_OF_TAG = {**{t: 5 for t in BY_TAG_EF05}, **{t: 6 for t in BY_TAG_EF06}}
-#: §3: DIR SFI seen on real cards per generation, and the algorithm flags.
-DIR_SFI = {1: 0x0B, 2: 0x0B, 3: 0x1E}
-ALGORITHM_FLAGS = {"DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
 
 
 def _unescape(value: str) -> str:
@@ -187,21 +188,19 @@ def _records_from_exchanges(exchanges: list[tuple[bytes, bytes]]) -> dict[tuple[
 
 
 def _encode(element: Element, value: str) -> bytes:
-    """A record for ``value`` in the element's §4 format; "" is an unpersonalised item."""
-    if element.format == "b":
-        return simple_encode(element.tag, bytes.fromhex(value) if value else bytes(element.size))
-    if element.format == "an":
-        raw = value.encode("gb18030")
-        return simple_encode(element.tag, raw.ljust(max(element.size, len(raw)), b"\x00"))
+    """A record for ``value`` by the element's declaration (:func:`apdu.appfiles.encode_item`);
+    "" is an unpersonalised item (text and binary: 00s; BCD and dates: FFs), and text longer
+    than §4's size is kept whole, as real cards carry it."""
     if not value:
-        return simple_encode(element.tag, b"\xff" * element.size)
-    if element.format == "cn" and not value.isdigit():  # real non-BCD sequence bytes
-        return simple_encode(element.tag, bytes.fromhex(value).ljust(element.size, b"\xff"))
-    return simple_encode(element.tag, codec.cn_encode(value, element.size))
+        fill = b"\xff" if element.format in ("cn", "date") else b"\x00"
+        return simple_encode(element.tag, fill * element.size)
+    if element.format == "an" and len(value.encode(codec.TEXT_CODEC)) > element.size:
+        return simple_encode(element.tag, value.encode(codec.TEXT_CODEC))
+    return encode_item(element, value)
 
 
 @dataclass
-class TraceCard:
+class TraceCard(CardOS):
     """A :class:`simulator.card.VirtualCard` answering as the trace's real card (module doc)."""
 
     trace: TraceFile
@@ -259,35 +258,18 @@ class TraceCard:
     def _synthetic_fci(self) -> bytes:
         """§3's FCI for what the source says: the algorithm flag when it shows one (or a 3.00
         card: SM4), none otherwise (a DES card, as on the real 1.00 card)."""
-        prop = ber_encode(0x88, bytes((DIR_SFI[self.generation],)))
-        shown = self.trace.expects.get("algorithm")
-        flag = ALGORITHM_FLAGS.get(shown or "", 0x03 if self.generation == 3 else None)
-        if flag is not None:
-            prop += ber_encode(0x9F0C, ber_encode(0x86, bytes((flag,))))
-        return ber_encode(0x6F, [ber_encode(0x84, SSSE_NAME), ber_encode(0xA5, prop)])
+        shown = self.trace.expects.get("algorithm") or ""
+        default = Algorithm.SM4 if self.generation == 3 else None
+        alg = Algorithm.__members__.get(shown, default)
+        return build_ssse_fci(DIR_SFI_FOR_GENERATION[self.generation], alg)
 
-    # -- VirtualCard -------------------------------------------------------------------------------
+    # -- VirtualCard (power and ATR from the card OS; the answers are the trace's) -----------------
 
-    @property
-    def atr(self) -> bytes:
-        return self._atr
-
-    @property
-    def t0(self) -> bool:
-        return self._t0
-
-    def power_on(self) -> bytes:
+    def _power_reset(self) -> None:
+        super()._power_reset()
         self._df = "MF"
         self._ef: int | None = None
-        self._pending: bytes | None = None
-        self._challenge = False
         self._authenticated = False
-        return self._atr
-
-    reset = power_on
-
-    def power_off(self) -> None:
-        self.power_on()
 
     def transmit(self, command: bytes) -> bytes:
         pending, self._pending = self._pending, None
@@ -350,7 +332,7 @@ class TraceCard:
                 return self._answer(self._fci)
             if self.pan is not None and data in (UNIONPAY_DEBIT_AID, PSE_NAME):
                 self._df, self._ef = "BANK", None
-                return self._answer(ber_encode(0x6F, ber_encode(0x84, data)))
+                return self._answer(build_df_fci(data))
             return SW_FILE_NOT_FOUND
         if data == b"\x3f\x00":
             self._df, self._ef = "MF", None
@@ -369,8 +351,7 @@ class TraceCard:
             return SW_WRONG_P1P2
         if self._df == "BANK":
             if sfi == 2 and p1 == 1 and mode == 4 and self.pan is not None:
-                pan = codec.cn_encode(self.pan)  # an odd count is F-padded (§4 cn)
-                return ber_encode(0x70, ber_encode(0x5A, pan)) + OK
+                return emv.pan_record(self.pan) + OK
             return SW_RECORD_NOT_FOUND
         ef = sfi or self._ef
         if self._df != "SSSE" or ef not in (5, 6):

@@ -102,3 +102,23 @@ def test_parser_accepts_or_raises_typed_error(raw: bytes) -> None:
     except ApduFormatError:
         return
     assert apdu.to_bytes() == raw
+
+
+@settings(max_examples=500)
+@given(st.one_of(st.binary(max_size=300), apdus.map(CommandAPDU.to_bytes)))
+def test_the_simulated_cards_fast_parse_agrees_with_the_parser(raw: bytes) -> None:
+    """``parse_body`` (the card OS's hot path) takes exactly what ``from_bytes`` takes, with the
+    same data and Ne."""
+    try:
+        expected = CommandAPDU.from_bytes(raw)
+    except ApduFormatError:
+        with pytest.raises(ApduFormatError):
+            CommandAPDU.parse_body(raw)
+        return
+    assert CommandAPDU.parse_body(raw) == (expected.data, expected.ne)
+
+
+@pytest.mark.parametrize(("raw", "case", "nc", "ne"), VECTORS)
+def test_parse_body_on_the_known_cases(raw: str, case: Case, nc: int, ne: int | None) -> None:
+    data, got_ne = CommandAPDU.parse_body(bytes.fromhex(raw))
+    assert (len(data), got_ne) == (nc, ne)

@@ -22,6 +22,7 @@ from apdu.appfiles import (
     decode_records,
     encode_item,
     encode_log_record,
+    read_value,
 )
 from apdu.elements import BY_TAG_EF05, DF04_EF05, EF05, EF06
 from apdu.errors import DataFormatError
@@ -50,6 +51,34 @@ def test_every_element_vectors_round_trip(where: str, element: Element | Field) 
         assert decode_item(element, vector.raw) == vector.value, where
         if vector.value is not None:
             assert element.codec.encode(vector.value, element.size) == vector.raw, where
+        if isinstance(element, Element):
+            # the paths both sides take: the terminal's read of a record, personalisation's write
+            assert read_value(element, vector.raw) == vector.value, where
+            if vector.value is not None:
+                record = encode_item(element, vector.value)
+                assert record == bytes((element.tag, len(vector.raw))) + vector.raw, where
+
+
+def test_hex_ok_items_carry_what_real_cards_carry() -> None:
+    """初始化机构编号 with non-BCD sequence bytes (issue 9): written from hex text, read as hex;
+    other ``cn`` items refuse it."""
+    institution = BY_TAG_EF05[0x04]
+    assert institution.hex_ok
+    record = encode_item(institution, "915600000242010042010A0B")
+    assert record == bytes.fromhex("040C915600000242010042010A0B")
+    assert read_value(institution, record[2:]) == "915600000242010042010A0B"
+    short = bytes.fromhex("9156000002420100420AFFFF")
+    assert read_value(institution, short) == "9156000002420100420A"
+    with pytest.raises(DataFormatError):
+        encode_item(institution, "not hex")
+    ethnicity = next(e for e in EF06 if e.field == "ethnicity")
+    assert not ethnicity.hex_ok
+    with pytest.raises(DataFormatError):
+        encode_item(ethnicity, "0A")
+    with pytest.raises(DataFormatError):
+        read_value(ethnicity, b"\x0a")
+    expiry = BY_TAG_EF05[0x06]
+    assert read_value(expiry, b"\xff" * 4) is None and read_value(expiry, bytes(4)) is None
 
 
 def test_tables_are_consistent() -> None:

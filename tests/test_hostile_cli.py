@@ -121,12 +121,12 @@ def test_issue_ssn_full_width_and_lower_x(tmp_path: Path) -> None:
 
 _BROKEN_CARD = """
 import sys
-from simulator import usercard
+from simulator import pincmds
 
 def broken(stored, given):
     raise RuntimeError("simulated bug")
 
-usercard._pin_matches = broken  # an internal fault in the card OS, as a real bug would be
+pincmds._pin_matches = broken  # an internal fault in the card OS, as a real bug would be
 from terminal.cli.main import main
 main(sys.argv[1:])
 """

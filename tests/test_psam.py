@@ -29,8 +29,9 @@ from apdu.crypto import (
 )
 from apdu.keys import TEST_KEYS, KeySet
 from apdu.names import PSAM_ADF_AID, PSAM_DES_NAME, PSAM_SM4_NAME
+from apdu.psam import PSAM_KEYS, levels
 from simulator.card import VirtualCard
-from simulator.psam import PSAM_KEY_TABLE, Psam, levels
+from simulator.psam import Psam
 from simulator.store import CardFileError
 
 ALGS = [Algorithm.DES, Algorithm.SM4]
@@ -40,7 +41,7 @@ CARD_ID = bytes.fromhex("420100D156000005" + "12345678" + "FFFFFFFF")
 HIST = bytes.fromhex("0086" + "434F53" + "5343" + "4201" + "00001234")
 DIV = Diversification.for_card(CARD_ID, HIST)
 CHALLENGE = bytes.fromhex("1122334455667788")
-USAGE = {name: key for key, name in PSAM_KEY_TABLE.items()}
+USAGE = dict(PSAM_KEYS)
 
 
 def send(psam: Psam, raw: bytes | C.CommandAPDU) -> tuple[bytes, int]:
@@ -157,7 +158,7 @@ def test_efs_are_under_the_mf_only(psam: Psam) -> None:
 
 
 def test_key_table_levels() -> None:
-    assert {name: levels(u) for (u, _), name in PSAM_KEY_TABLE.items()} == {
+    assert {name: levels(u) for name, (u, _) in PSAM_KEYS.items()} == {
         "IRK": 3,
         "RK1DF04": 3,
         "PUK": 2,

@@ -8,7 +8,7 @@ import pytest
 
 from apdu.crypto import card_key, internal_auth_response
 from apdu.keys import TEST_KEYS, KeySet
-from simulator import usercard
+from simulator import usercore
 from simulator.samples import sample_card
 from simulator.state import CardState
 from simulator.usercard import UserCard
@@ -120,7 +120,7 @@ def test_key_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.Monk
         assert json.loads(path.read_text("utf-8"))["test_card_keys"]["SSSE:0A"]["tries_left"] == 2
         raise RuntimeError("power lost")
 
-    monkeypatch.setattr(usercard, "_cryptogram_matches", torn)
+    monkeypatch.setattr(usercore, "cryptogram_matches", torn)
     assert c.transmit(apdu) == b"\x6f\x00"
     assert CardState.load(path).test_card_keys["SSSE:0A"].tries_left == 2
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from apdu.codec import pin_encode
-from simulator import usercard
+from simulator import pincmds
 from simulator.samples import sample_card
 from simulator.state import CardState
 from simulator.usercard import UserCard
@@ -163,7 +163,7 @@ def test_pin_counter_persisted_before_compare(tmp_path, monkeypatch: pytest.Monk
         assert json.loads(path.read_text("utf-8"))["pin"]["tries_left"] == 5
         raise RuntimeError("power lost during the compare")
 
-    monkeypatch.setattr(usercard, "_pin_matches", torn)
+    monkeypatch.setattr(pincmds, "_pin_matches", torn)
     assert c.transmit(verify_apdu("123456")) == b"\x6f\x00"
     c.close()
     assert CardState.load(path).pin.tries_left == 5  # no free try for whoever pulls the card
@@ -179,7 +179,7 @@ def test_change_pin_counter_persisted_before_compare(tmp_path, monkeypatch) -> N
     c = sample_card(2, t0=False)
     c.save(path)
     select_ssse(c)
-    monkeypatch.setattr(usercard, "_pin_matches", lambda *a: 1 / 0)
+    monkeypatch.setattr(pincmds, "_pin_matches", lambda *a: 1 / 0)
     assert c.transmit(change_apdu("123456", "111111")) == b"\x6f\x00"
     assert CardState.load(path).pin.tries_left == 5
 

@@ -9,7 +9,7 @@ import pytest
 from apdu.names import DF_AIDS, PSE_NAME, SSSE_NAME, UNIONPAY_DEBIT_AID
 from apdu.tlv import ber_decode_one, simple_record
 from simulator import store
-from simulator.samples import sample_card
+from simulator.samples import sample_card, sample_personalisation
 from simulator.state import CardState
 from simulator.usercard import UserCard
 from tests.helpers_sim import (
@@ -366,7 +366,7 @@ def test_read_record_never_writes_the_file(tmp_path, monkeypatch: pytest.MonkeyP
 def test_in_memory_card_never_touches_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("simulator.state.save_json_atomic",
                         lambda *a: pytest.fail("in-memory card wrote a file"))
-    c = UserCard.in_memory()
+    c = UserCard.in_memory(sample_personalisation())
     c.power_on()
     assert tx(c, SELECT_SSSE)[1] & 0xFF00 == 0x6100  # the default card is T=0
     assert tx(c, "00C000001E")[1] == 0x9000

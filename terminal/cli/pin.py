@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import click
 
 from apdu import status as sw
+from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from apdu.errors import PolicyError, SSCardError, UsageError
 from terminal import pin as pinops
 from terminal.card import open_card
@@ -65,6 +66,10 @@ def pin_source_option(func: F) -> F:
     )(wrapper)  # type: ignore[return-value]
 
 
+#: a PIN length option: the card's bounds (card-profile §6).
+_PIN_DIGITS = click.IntRange(PIN_MIN_DIGITS, PIN_MAX_DIGITS)
+
+
 def policy_options(func: F) -> F:
     """New-PIN policy options; the command receives ``policy: PinPolicy``."""
 
@@ -76,8 +81,8 @@ def policy_options(func: F) -> F:
             free = length is None and (lo is not None or hi is not None)
             policy = PinPolicy(
                 length=None if free else (length or 6),
-                min_length=lo if lo is not None else 4,
-                max_length=hi if hi is not None else 16,
+                min_length=lo if lo is not None else PIN_MIN_DIGITS,
+                max_length=hi if hi is not None else PIN_MAX_DIGITS,
                 forbid_initial=not kwargs.pop("allow_initial"),
                 forbid_trivial=not kwargs.pop("allow_trivial"),
                 forbid_birth_date=kwargs.pop("forbid_birth_date"),
@@ -87,11 +92,11 @@ def policy_options(func: F) -> F:
         return func(*args, policy=policy, **kwargs)
 
     options = [
-        click.option("--pin-length", "pin_length", type=click.IntRange(4, 16), default=None,
+        click.option("--pin-length", "pin_length", type=_PIN_DIGITS, default=None,
                      help="Exact length of a new PIN (default 6)."),
-        click.option("--min-length", "min_length", type=click.IntRange(4, 16), default=None,
+        click.option("--min-length", "min_length", type=_PIN_DIGITS, default=None,
                      help="Allow new PINs of this many digits or more (instead of exactly 6)."),
-        click.option("--max-length", "max_length", type=click.IntRange(4, 16), default=None,
+        click.option("--max-length", "max_length", type=_PIN_DIGITS, default=None,
                      help="Allow new PINs of up to this many digits (instead of exactly 6)."),
         click.option("--allow-initial", is_flag=True,
                      help="Accept the initial PIN 123456 as a new PIN."),

@@ -36,11 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import terminal.national.gbk as gbk
 from apdu import codec
 from apdu.errors import DataFormatError, TlvError
 from apdu.names import Kid
 from apdu.tlv import simple_record
-from terminal.national import gbk
 from terminal.national.card import CardSource, Identity, OpenCard
 from terminal.national.codes import (
     BAD_PARAMETER,

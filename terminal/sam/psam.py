@@ -14,12 +14,17 @@ is refused with a typed error before anything is sent, rather than one object ju
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from apdu import codec, commands, status
 from apdu.commands import CIPHER_ENCRYPT_LAST, CIPHER_MAC_SINGLE, mac_input
-from apdu.crypto import Algorithm, Diversification, block_size, fold8, pad80
+from apdu.crypto import (
+    Algorithm,
+    Diversification,
+    block8,
+    block_size,
+    data_block,
+    fold_block8,
+)
 from apdu.errors import (
     CardNotSupportedError,
     CryptoError,
@@ -27,47 +32,12 @@ from apdu.errors import (
     ResponseFormatError,
     UsageError,
 )
-from apdu.names import (
-    PSAM_ADF_AID,
-    PSAM_DES_NAME,
-    PSAM_EF_SERIAL,
-    PSAM_EF_TERMINAL,
-    PSAM_SM4_NAME,
-)
+from apdu.names import PSAM_ADF_AID, PSAM_EF_SERIAL, PSAM_EF_TERMINAL
+from apdu.psam import ENVIRONMENTS, MAC_SIZE, PSAM_KEYS, SERIAL_SIZE, TERMINAL_SIZE, levels
 from drivers.channel import CardChannel
 from terminal.sam.base import SecurityModule
 
-#: §11: card key name -> (usage byte, PSAM key id) [one source: the 2013 key-index table].
-#: Bits 8-6 of the usage byte = diversification levels the PSAM still applies.
-PSAM_KEYS: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {
-        "IRK": (0x67, 0x08),
-        "PUK": (0x48, 0x10),
-        "STK": (0x46, 0x09),
-        "UKSSSE": (0x48, 0x12),
-        "RKSSSE": (0x47, 0x0A),
-        "RK1DF04": (0x67, 0x2D),
-    }
-)
-
-#: §11: the PSAM's MF DF name -> the algorithm of the keys it holds (tried in this order).
-PSAM_ENVIRONMENTS: tuple[tuple[bytes, Algorithm], ...] = (
-    (PSAM_DES_NAME, Algorithm.DES),
-    (PSAM_SM4_NAME, Algorithm.SM4),
-)
-
-#: §11: sizes of EF 0015 (PSAM serial, cn 10) and EF 0016 (terminal number, cn 6).
-SERIAL_SIZE = 10
-TERMINAL_SIZE = 6
-
-MAC_SIZE = 4
-
 NOT_A_PSAM = "the card in the PSAM reader is not a social security PSAM"
-
-
-def levels(usage: int) -> int:
-    """§11: the number of diversification levels a key with this usage byte still needs."""
-    return usage >> 5
 
 
 def _digits(raw: bytes) -> str:
@@ -103,7 +73,7 @@ class PsamSam(SecurityModule):
     # -- opening -----------------------------------------------------------------------------------
 
     def _select_environment(self) -> Algorithm:
-        for name, alg in PSAM_ENVIRONMENTS:
+        for name, alg in ENVIRONMENTS:
             resp = self.channel.transmit(commands.select_by_name(name))
             if resp.sw == status.SUCCESS:
                 return alg
@@ -131,8 +101,7 @@ class PsamSam(SecurityModule):
         except KeyError:
             raise CryptoError(f"the PSAM key table has no key {key!r}") from None
         factors = div.lowest_first()[: levels(usage)]
-        challenge = r if alg is Algorithm.DES else r + bytes(8)
-        self.channel.send(commands.delivery_session_key(usage, key_id, factors, challenge))
+        self.channel.send(commands.delivery_session_key(usage, key_id, factors, block8(alg, r)))
 
     def _cipher(self, p1: int, data: bytes, expect: int) -> bytes:
         out = self.channel.send(commands.cipher_data(p1, data, le=expect))
@@ -142,9 +111,8 @@ class PsamSam(SecurityModule):
 
     def _encrypt_8(self, alg: Algorithm, data8: bytes) -> bytes:
         """DES: E(SK, x); SM4: fold8(E(SK, x || 00*8)) - the §7.4/§7.5 8-byte cryptogram."""
-        if alg is Algorithm.DES:
-            return self._cipher(CIPHER_ENCRYPT_LAST, data8, 8)
-        return fold8(self._cipher(CIPHER_ENCRYPT_LAST, data8 + bytes(8), 16))
+        block = block8(alg, data8)
+        return fold_block8(alg, self._cipher(CIPHER_ENCRYPT_LAST, block, len(block)))
 
     # -- SecurityModule ----------------------------------------------------------------------------
 
@@ -170,19 +138,11 @@ class PsamSam(SecurityModule):
     ) -> bytes:
         if len(header) != 4:
             raise CryptoError(f"a command header has 4 bytes, got {len(header)}")
+        body = None if plaintext is None else data_block(alg, plaintext)  # §7.3, before any APDU
         self._deliver(alg, key, div, challenge)
-        block = block_size(alg)
-        data = b""
-        if plaintext is not None:
-            if len(plaintext) > 0xFF:
-                raise CryptoError(f"plaintext too long for a 1-byte LD: {len(plaintext)} bytes")
-            # §7.3 / apdu.crypto.encrypt_data: LD || data || 80 00.., no padding when aligned.
-            body = bytes((len(plaintext),)) + plaintext
-            if len(body) % block:
-                body = pad80(body, block)
-            data = self._cipher(CIPHER_ENCRYPT_LAST, body, len(body))
+        data = b"" if body is None else self._cipher(CIPHER_ENCRYPT_LAST, body, len(body))
         cla, ins, p1, p2 = header
-        message = bytes(block) + mac_input(cla, ins, p1, p2, data)
+        message = bytes(block_size(alg)) + mac_input(cla, ins, p1, p2, data)
         return data + self._cipher(CIPHER_MAC_SINGLE, message, MAC_SIZE)
 
     def close(self) -> None:

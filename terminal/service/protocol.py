@@ -33,7 +33,7 @@ import socket
 import struct
 from typing import Any
 
-from terminal.national import gbk
+import terminal.national.gbk as gbk
 from terminal.national.codes import BAD_PARAMETER, NOT_SUPPORTED, text_of
 from terminal.national.signatures import SIGNATURES, Signature
 
