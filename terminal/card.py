@@ -50,11 +50,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Final, Literal
 
+import terminal.pin as pinops
 from apdu.errors import NoCardError, TransportError, UsageError
 from drivers.base import Reader
 from drivers.channel import CardChannel, Tracer
 from drivers.open import open_reader
-from terminal import pin as pinops
 from terminal.activation import ActivationStatus, decide
 from terminal.bank import BankRecord, bank_record, select_bank
 from terminal.bankhost import BankHost

@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 
 import click
 
+import terminal.pin as pinops
 from apdu import status as sw
 from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from apdu.errors import PolicyError, SSCardError, UsageError
-from terminal import pin as pinops
 from terminal.card import open_card
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable, to_json

@@ -37,8 +37,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+import terminal.pin as pinops
 from apdu.errors import SSCardError
-from terminal import pin as pinops
 from terminal.activation import ActivationStatus, activation_status
 from terminal.bank import bank_record, mask_pan, select_bank
 from terminal.bankhost import BankHost, BankHostResult

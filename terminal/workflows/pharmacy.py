@@ -44,12 +44,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import terminal.pin as pinops
 from apdu import codec, commands
 from apdu.elements import DF04_EF05
 from apdu.errors import DataFormatError, ResponseFormatError, TlvError
 from apdu.names import SFI_EF05
 from apdu.tlv import simple_record
-from terminal import pin as pinops
 from terminal.inspect import CheckedCard, read_checked
 from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
 from terminal.pinsource import PinSource, wipe
