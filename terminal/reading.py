@@ -129,12 +129,18 @@ def card_model(atr: bytes) -> bytes:
     return b"ATR:" + bytes(atr)
 
 
-class _RecordReader:
+class RecordReader:
     """Reads and decodes the records of one EF, collecting problems instead of raising."""
 
-    def __init__(self, session: CardSession, sfi: int) -> None:
+    def __init__(self, session: CardSession, sfi: int | None) -> None:
         self.session = session
+        #: None: the current EF (an EF without SFI, selected by FID first).
         self.sfi = sfi
+        #: tag -> the whole record (tag, length, value) as the card returned it, in card order:
+        #: what :func:`apdu.appfiles.decode_records` takes (issue 15's application files).
+        self.raw: dict[int, bytes] = {}
+        #: records of a multi-record answer whose tag was not asked for, in card order.
+        self.extra: list[bytes] = []
         self.values: dict[str, Value] = {}
         self.errors: dict[str, str] = {}
         self.absent: list[Element] = []
@@ -160,6 +166,7 @@ class _RecordReader:
 
     def _decode(self, element: Element, data: bytes) -> None:
         self.values[element.field] = None
+        self.raw[element.tag] = bytes(data)
         try:
             raw = simple_record(data, element.tag)
             if len(raw) > element.size:
@@ -197,8 +204,13 @@ class _RecordReader:
                     "the rest is read by tag"
                 )
                 break
-            found.setdefault(tag, bytes(data[pos:end]))
+            if tag in found:
+                self.extra.append(bytes(data[pos:end]))
+            else:
+                found[tag] = bytes(data[pos:end])
             pos = end
+        wanted = {e.tag for e in elements}
+        self.extra += [record for tag, record in found.items() if tag not in wanted]
         missing: list[Element] = []
         for element in elements:
             record = found.get(element.tag)
@@ -231,7 +243,7 @@ class _RecordReader:
         return status.SUCCESS
 
 
-class _Strategy:
+class ReadPlan:
     """How this read reads an EF: multi-record or by tag (see the module docstring)."""
 
     def __init__(self, session: CardSession, strategy: str) -> None:
@@ -248,22 +260,30 @@ class _Strategy:
             return False
         return self.strategy == "multi-record" or not MULTI_RECORD_REFUSALS.refuses(self.model)
 
-    def read(self, reader: _RecordReader, elements: Iterable[Element]) -> int:
+    def refused(self, sw: int) -> bool:
+        """After a multi-record READ RECORD answered ``sw``: True when that is the card refusing
+        the mode — its model is remembered (``auto``) and the caller reads another way; with
+        ``multi-record`` the refusal raises its typed error instead."""
+        if sw not in MULTI_RECORD_REFUSED:
+            return False
+        if self.strategy == "multi-record":
+            status.check(sw, commands.INS_READ_RECORD)
+        MULTI_RECORD_REFUSALS.remember(self.model)
+        return True
+
+    def read(self, reader: RecordReader, elements: Iterable[Element]) -> int:
         """Read ``elements`` with ``reader``; a refused multi-record read falls back (``auto``)
         or raises (``multi-record``).  Returns 6982 when the first command got it."""
         todo = tuple(elements)
         if not self.multi:
             return reader.read_all(todo, multi=False)
         sw = reader.read_all(todo, multi=True)
-        if sw not in MULTI_RECORD_REFUSED:
+        if not self.refused(sw):
             return sw
-        if self.strategy == "multi-record":
-            status.check(sw, commands.INS_READ_RECORD)
-        MULTI_RECORD_REFUSALS.remember(self.model)
         return reader.read_all(todo, multi=False)
 
 
-def _absent_notes(reader: _RecordReader, ef: str) -> list[str]:
+def _absent_notes(reader: RecordReader, ef: str) -> list[str]:
     return [
         f"{ef} record {e.tag:02X} ({e.label}) is not on the card"
         for e in reader.absent
@@ -317,13 +337,13 @@ def read_card(session: CardSession, strategy: str | None = None) -> CardRead:
     """
     channel = session.channel
     start = channel.apdu_count
-    plan = _Strategy(session, strategy or session.read_strategy)
+    plan = ReadPlan(session, strategy or session.read_strategy)
     notes: list[str] = []
     info = session.select_ssse()
     if info.fci_problem:
         notes.append(f"SSSE FCI: {info.fci_problem}")
 
-    ef05 = _RecordReader(session, SFI_EF05)
+    ef05 = RecordReader(session, SFI_EF05)
     if plan.read(ef05, EF05) == status.SECURITY_STATUS_NOT_SATISFIED:
         status.check(status.SECURITY_STATUS_NOT_SATISFIED, commands.INS_READ_RECORD)
     notes += ef05.notes + _absent_notes(ef05, "EF05")
@@ -338,7 +358,7 @@ def read_card(session: CardSession, strategy: str | None = None) -> CardRead:
         access = _authenticate(session, notes)
 
     holder: HolderData | None = None
-    ef06 = _RecordReader(session, SFI_EF06)
+    ef06 = RecordReader(session, SFI_EF06)
     if access in ("free", "authenticated"):
         sw = plan.read(ef06, EF06)
         if sw == status.SECURITY_STATUS_NOT_SATISFIED and access == "free":
