@@ -11,7 +11,9 @@ Exit codes: 0 success; 1 refused (a failed check, a card not proved genuine, the
 holder mismatch, a wrong or blocked PIN with the tries left, a weak new PIN, the bank host's
 refusal); 2 usage.
 
-``activate`` sends the bank PIN block to the built-in LOOPBACK bank host (TEST: it deciphers the
+``activate`` reads the holder's photo for the clerk (SSSE EF08): ``--json`` carries it as base64
+(``photo``: state, kind, size, ``base64``; null fields when absent), ``--photo FILE`` writes it
+too; a missing photo is a warning, never a refusal.  It sends the bank PIN block to the built-in LOOPBACK bank host (TEST: it deciphers the
 block with the same TEST key to check it, and keeps nothing); a real bank host plugs in through
 :class:`terminal.bankhost.BankHost` in the Python API.  ``--bank-key FILE`` names a TEST terminal
 PIN key (hex, or JSON ``{"key": HEX}``); without it the built-in TEST key is used.  Key bytes are
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -33,6 +36,7 @@ from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
+from terminal.photo import save_photo
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource
 from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
@@ -170,6 +174,12 @@ def pharmacy(
     "--bank-gpo", is_flag=True,
     help="Read the bank PAN the EMV way (GET PROCESSING OPTIONS and the AFL).",
 )
+@click.option(
+    "--photo", "photo_path", metavar="FILE", default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the holder's photo to FILE for the clerk (it is always in --json, base64); "
+    "only a previous photo file is ever replaced.",
+)
 def activate(
     opts: CardOptions,
     pin_source: PinSource,
@@ -180,6 +190,7 @@ def activate(
     bank_key: str | None,
     fmt: str,
     bank_gpo: bool,
+    photo_path: Path | None,
 ) -> None:
     """Bank activation kiosk: match the holder, set the bank PIN, change the social security PIN.
 
@@ -202,6 +213,11 @@ def activate(
             click.echo(f"sscard: {printable(note)}", err=True)
         raise
     st = result.status
+    found = result.photo
+    photo_text = found.detail if found is not None else "not read"
+    if photo_path is not None and found is not None and found.photo is not None:
+        save_photo(photo_path, found.photo.data)
+        photo_text += f" (saved to {photo_path})"
     rows: list[tuple[str, object]] = [
         ("Name", result.name),
         ("Social security no.", result.ssn),
@@ -209,6 +225,7 @@ def activate(
         ("Bank PIN", f"set (format {result.pin_block_format}, "
                      f"host reference {result.bank.reference}; loopback TEST host)"),
         ("Social security PIN", "changed"),
+        ("Photo", photo_text),
         ("Status", getattr(st, "verdict", "activated" if result.activated else "not activated")),
         ("APDUs", result.apdus),
     ]
