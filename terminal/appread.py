@@ -373,8 +373,10 @@ def _record_file(session: CardSession, plan: ReadPlan, f: AppFile) -> list[bytes
             status.check(sw, commands.INS_READ_RECORD)
         if plan.refused(sw):
             sw = reader.read_all(items, multi=False)
-        elif sw in (status.MORE_DATA_AVAILABLE, status.END_OF_RECORD):
-            for element in missing:  # the answer did not hold the whole file
+        elif sw in (status.MORE_DATA_AVAILABLE, status.END_OF_RECORD) or (
+            sw == status.SUCCESS and reader.stopped
+        ):
+            for element in missing:  # the answer did not hold (or give) the whole file
                 if reader.read(element) == status.SECURITY_STATUS_NOT_SATISFIED:
                     status.check(status.SECURITY_STATUS_NOT_SATISFIED, commands.INS_READ_RECORD)
         elif sw not in (status.SUCCESS, status.RECORD_NOT_FOUND):

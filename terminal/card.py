@@ -52,10 +52,10 @@ from typing import Final, Literal
 
 import terminal.pin as pinops
 from apdu.errors import NoCardError, TransportError, UsageError
+from apdu.extensions import Extension
 from drivers.base import Reader
 from drivers.channel import CardChannel, Tracer
 from drivers.open import open_reader
-from apdu.extensions import Extension
 from terminal.activation import ActivationStatus, decide
 from terminal.appread import FilesRead, load_extension, read_files, select_files
 from terminal.bank import BankRecord, bank_record, select_bank
@@ -63,9 +63,9 @@ from terminal.bankhost import BankHost
 from terminal.genuine import NO_SAM
 from terminal.inspect import Inspection, inspect_card, read_and_check
 from terminal.models import CardRead, national_terminal_number
+from terminal.photo import Photo, read_photo
 from terminal.pinblock import PinKey
 from terminal.pinpolicy import PinInput, PinPolicy
-from terminal.photo import Photo, read_photo
 from terminal.pinsource import ListPinSource, PinSource
 from terminal.pinstatus import PinStatus
 from terminal.policy import SalePolicy

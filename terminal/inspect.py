@@ -115,8 +115,8 @@ def inspect_card(
 
     ``bank`` None means "when ``status`` is asked".  ``photo``: read the photo too (SSSE EF08,
     :func:`terminal.photo.try_photo`: on a 3.00 card only the READ BINARY commands, RKSSSE being
-    authenticated by the read already) for the ``photo`` check.  Raises only for what is not a result: a card
-    that is not a social security card, and transport errors.
+    authenticated by the read already) for the ``photo`` check.  Raises only for what is not a
+    result: a card that is not a social security card, and transport errors.
     """
     channel = session.channel
     start = channel.apdu_count

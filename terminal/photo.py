@@ -230,7 +230,7 @@ def read_photo(session: CardSession) -> Photo:
     )
 
 
-# --- the photo as a finding (the check, the activation) --------------------------------------------
+# --- the photo as a finding (the check, the activation) ----------------------------------------
 
 PhotoState = Literal["ok", "absent", "not_image", "not_read"]
 
@@ -304,7 +304,8 @@ def save_photo(path: str | os.PathLike[str], data: bytes) -> Path:
     except FileNotFoundError:
         st = None
     except (OSError, ValueError) as exc:
-        raise FileError(f"{where}: {getattr(exc, 'strerror', None) or 'not a valid path'}") from None
+        reason = getattr(exc, "strerror", None) or "not a valid path"
+        raise FileError(f"{where}: {reason}") from None
     if st is not None:
         if not stat.S_ISREG(st.st_mode):
             raise FileError(f"refusing to replace {where}: it is {file_type(st.st_mode)}")

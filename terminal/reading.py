@@ -141,6 +141,8 @@ class RecordReader:
         self.raw: dict[int, bytes] = {}
         #: records of a multi-record answer whose tag was not asked for, in card order.
         self.extra: list[bytes] = []
+        #: a multi-record answer stopped parsing before its end (the rest is read by tag).
+        self.stopped = False
         self.values: dict[str, Value] = {}
         self.errors: dict[str, str] = {}
         self.absent: list[Element] = []
@@ -203,6 +205,7 @@ class RecordReader:
                     f"multi-record answer of SFI {self.sfi} stops parsing at byte {pos} ({exc}); "
                     "the rest is read by tag"
                 )
+                self.stopped = True
                 break
             if tag in found:
                 self.extra.append(bytes(data[pos:end]))

@@ -13,8 +13,9 @@ refusal); 2 usage.
 
 ``activate`` reads the holder's photo for the clerk (SSSE EF08): ``--json`` carries it as base64
 (``photo``: state, kind, size, ``base64``; null fields when absent), ``--photo FILE`` writes it
-too; a missing photo is a warning, never a refusal.  It sends the bank PIN block to the built-in LOOPBACK bank host (TEST: it deciphers the
-block with the same TEST key to check it, and keeps nothing); a real bank host plugs in through
+too; a missing photo is a warning, never a refusal.  It sends the bank PIN block to the built-in
+LOOPBACK bank host (TEST: it deciphers the block with the same TEST key to check it, and keeps
+nothing); a real bank host plugs in through
 :class:`terminal.bankhost.BankHost` in the Python API.  ``--bank-key FILE`` names a TEST terminal
 PIN key (hex, or JSON ``{"key": HEX}``); without it the built-in TEST key is used.  Key bytes are
 never printed.
