@@ -236,6 +236,17 @@ class _Opener:
             self.session.pin_verified or self.pin_source is not None or self.session.sam is None
         )
 
+    def hopeless(self, f: AppFile) -> bool:
+        """Whether ``f``'s rule cannot be met with what is at hand, whatever the card says (its
+        DF is then not even selected): NEVER, a PIN rule with no PIN, a key rule with no SAM."""
+        kind = f.read.kind
+        no_pin = not self.session.pin_verified and (
+            self.pin_source is None or self.pin in ("wrong", "blocked"))
+        no_key = self.session.sam is None
+        return (kind == "never" or (kind == "pin" and no_pin) or (kind == "key" and no_key)
+                or (kind == "pin_and_key" and (no_pin or no_key))
+                or (kind == "pin_or_key" and no_pin and no_key))
+
     def ensure_pin(self) -> str | None:
         """The PIN verified in this session; None when it is (or no PIN is enabled), else why
         not.  ONE VERIFY at most for the whole read: a failure is remembered, never retried."""
@@ -268,6 +279,11 @@ class _Opener:
         if rule.key is None or rule.kid is None:
             return "the security module has no name for that key"
         try:
+            if self.session.card_id is None and self.session.selected is not None:
+                # a key not foreseen (the PIN failed): the identification code, then back here
+                here = self.session.selected
+                pinops.read_card_id(self.session)
+                self.session.enter(here)
             self.session.external_auth(rule.key, rule.kid)
         except (VerificationFailed, AuthenticationBlocked) as exc:
             return f"external authentication with {rule.key} failed: {exc}"
@@ -417,8 +433,12 @@ def _groups(files: Iterable[AppFile]) -> list[tuple[str, list[AppFile]]]:
 
 
 def _needs_key(opener: _Opener, files: Sequence[AppFile]) -> bool:
-    return any(f.read.needs_key or (f.read.kind == "pin_or_key" and not opener.prefers_pin(f))
-               for f in files)
+    """Whether a file that can be opened may need a key (the card identification code first)."""
+    return any(
+        (f.read.needs_key or (f.read.kind == "pin_or_key" and not opener.prefers_pin(f)))
+        and not opener.hopeless(f)
+        for f in files
+    )
 
 
 def read_files(
@@ -441,6 +461,9 @@ def read_files(
         except SSCardError as exc:
             result.notes.append(f"card identification code not read, keys unusable: {exc}")
     for df, group in _groups(files):
+        if all(opener.hopeless(f) for f in group):  # nothing to open there: no SELECT either
+            result.files += [_one(session, plan, opener, f) for f in group]
+            continue
         try:
             session.enter(_df_of(group[0], extension))
         except FileNotFound:

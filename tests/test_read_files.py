@@ -281,6 +281,9 @@ def test_a_wrong_pin_is_tried_once_and_the_files_say_so() -> None:
     assert found.file("DF04/EF08").reason == "needs the PIN: the PIN was wrong (5 tries left)"
     assert found.file("DF04/EF05").opened_with == "RK1DF04"  # "PIN or key": the key then
     assert found.file("DF01/EF05").outcome == "read"
+    with terminal.open_card(sim=True, today=TODAY) as card:  # no key foreseen: found on the way
+        found = card.read_files("DF01/EF05", pin="999999")
+    assert found.file("DF01/EF05").opened_with == "RK1DF01" and found.pin == "wrong"
 
 
 def test_all_reads_every_df_in_the_fewest_apdus() -> None:
@@ -391,3 +394,23 @@ def test_activate_json_includes_the_photo(tmp_path: Path) -> None:
     photo = json.loads(r.output)["photo"]
     assert photo["state"] == "ok" and (photo["width"], photo["height"]) == (102, 126)
     assert base64.b64decode(photo["base64"]) == synthetic_portrait() == out.read_bytes()
+
+
+# --- the README's examples run as shown ---------------------------------------------------------
+
+
+def test_the_readme_read_files_and_photo_session_runs_as_shown(tmp_path: Path) -> None:
+    from tests.test_readme import SSCARD, _block_starting, _session
+
+    block = _block_starting("$ echo 123456 | sscard read --sim --files DF04 --pin-stdin\n")
+    for command, expected in _session(block):
+        stdin = ""
+        if command.startswith("echo "):
+            echoed, _, command = command.partition(" | ")
+            stdin = echoed.split(" ", 1)[1] + "\n"
+        done = __import__("subprocess").run(
+            [*SSCARD, *command.split()[1:]], cwd=tmp_path, input=stdin, capture_output=True,
+            text=True, timeout=60, check=False, env=dict(os.environ, COLUMNS="100"),
+        )
+        assert (done.stdout + done.stderr).splitlines() == expected, command
+    assert (tmp_path / "photo.jpg").read_bytes() == synthetic_portrait()
