@@ -166,6 +166,8 @@ class _Reader:
             got = len(resp.data)
             if got > le:
                 raise ResponseFormatError(f"EF08: the card returned {got} bytes, Le was {le}")
+            if got == 0 and resp.sw == status.SUCCESS:  # it would never end
+                raise ResponseFormatError(f"EF08: the card returned no data at offset {offset}")
             self.data += resp.data
         return resp.sw
 

@@ -148,6 +148,12 @@ class RecordReader:
         self.absent: list[Element] = []
         self.notes: list[str] = []
 
+    def _by_sfi(self) -> None:
+        """A command that names an EF by SFI makes that EF the card's current one (ISO/IEC
+        7816-4): the session's ``ef`` is no longer known (its next ``select_ef`` selects)."""
+        if self.sfi is not None:
+            self.session.ef = None
+
     def read(self, element: Element) -> int:
         """READ RECORD ``element.tag`` through the SFI; returns the status word.
 
@@ -156,6 +162,7 @@ class RecordReader:
         """
         cmd = commands.read_record(element.tag, by_tag=True, sfi=self.sfi, le=element.le)
         resp = self.session.channel.transmit(cmd)
+        self._by_sfi()
         if resp.sw == status.RECORD_NOT_FOUND:
             self.values[element.field] = None
             self.absent.append(element)
@@ -191,6 +198,7 @@ class RecordReader:
         what did not come back (or could not be parsed) is left for the by-tag reads.
         """
         resp = self.session.channel.transmit(commands.read_records_from(1, sfi=self.sfi))
+        self._by_sfi()
         if resp.sw not in _DATA_SW:
             return resp.sw, list(elements)
         found: dict[int, bytes] = {}

@@ -164,6 +164,17 @@ def test_an_answer_longer_than_asked_is_a_typed_error() -> None:
         card.photo()
 
 
+def test_a_card_answering_no_data_does_not_loop() -> None:
+    def empty(command: bytes, answer: bytes) -> bytes:
+        if command[1] == 0xB0 and command[2] & 0x80 == 0 and answer[-2:] == b"\x90\x00":
+            return b"\x90\x00"
+        return answer
+
+    reader = Rewriting(SimulatedReader(sample_card(3)), empty, extended=False)
+    with _opened(reader) as card, pytest.raises(ResponseFormatError, match="no data at offset"):
+        card.photo()
+
+
 def test_a_hostile_photo_is_one_line_and_no_file(tmp_path: Path, monkeypatch: Any) -> None:
     def garbage(command: bytes, answer: bytes) -> bytes:  # a JPEG whose segment runs past EF08
         if command[1] == 0xB0 and answer[-2:] == b"\x90\x00":
