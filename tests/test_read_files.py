@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import terminal
 from apdu.appfiles import DF04_FILES
-from apdu.errors import ResponseFormatError
+from apdu.errors import ResponseFormatError, SSCardError
 from apdu.extensions import parse_extension
 from apdu.images import ImageFormatError
 from drivers.base import Protocol, Reader
@@ -425,3 +427,47 @@ def test_the_readme_read_files_and_photo_session_runs_as_shown(tmp_path: Path) -
         )
         assert (done.stdout + done.stderr).splitlines() == expected, command
     assert (tmp_path / "photo.jpg").read_bytes() == synthetic_portrait()
+
+
+# --- any answer at all: a result or one typed error -------------------------------------------
+
+_ANY = settings(max_examples=40, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@_ANY
+@given(st.binary(max_size=300), st.sampled_from(["9000", "6310", "6282", "6A83", "6982", "6A86"]))
+def test_any_record_answer_is_a_result_or_a_typed_error(body: bytes, sw_hex: str) -> None:
+    def hostile(command: bytes, answer: bytes) -> bytes:
+        if command[1] == 0xB2 and command[3] & 0xF8 in (5 << 3, 8 << 3):  # DF04 EF05, the log
+            return body + bytes.fromhex(sw_hex)
+        return answer
+
+    reader = Rewriting(SimulatedReader(sample_card(3)), hostile, extended=False)
+    with _opened(reader) as card:
+        try:
+            found = card.read_files("DF04", pin="123456")
+        except SSCardError:
+            return
+    json.dumps(found.to_json(), ensure_ascii=False)  # whatever came, it serialises
+
+
+@_ANY
+@given(st.binary(max_size=300), st.integers(0, 15))
+def test_any_photo_answer_is_a_photo_or_a_typed_error(body: bytes, which: int) -> None:
+    seen = []
+
+    def hostile(command: bytes, answer: bytes) -> bytes:
+        if command[1] == 0xB0:
+            seen.append(command)
+            if len(seen) - 1 == which:
+                return body + b"\x90\x00"
+        return answer
+
+    reader = Rewriting(SimulatedReader(sample_card(3)), hostile, extended=False)
+    with _opened(reader) as card:
+        try:
+            photo = card.photo()
+        except SSCardError:
+            return
+    assert photo.data and len(photo.data) <= 0x1000
