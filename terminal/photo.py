@@ -113,12 +113,7 @@ def extended_possible(session: CardSession) -> bool:
     """Whether this read may use an extended Le: the reader carries extended APDUs, the link is
     T=1 and the card's model has not refused one before (module docstring)."""
     reader = session.channel.reader
-    if not getattr(reader, "extended_apdu", False):
-        return False
-    try:
-        if reader.protocol != "T1":
-            return False
-    except UsageError:  # pragma: no cover - a reader that cannot tell
+    if not reader.extended_apdu or reader.protocol != "T1":
         return False
     return not EXTENDED_LE_REFUSALS.refuses(card_model(session.atr))
 

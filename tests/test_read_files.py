@@ -471,3 +471,30 @@ def test_any_photo_answer_is_a_photo_or_a_typed_error(body: bytes, which: int) -
         except SSCardError:
             return
     assert photo.data and len(photo.data) <= 0x1000
+
+
+def test_every_item_of_every_df04_file_decodes_when_the_card_holds_them_all() -> None:
+    """Each item personalised with its table vector's value (tag 84: the card's area code);
+    the terminal gets every one back, and a full 30-record log (840 bytes: several answers)."""
+    from apdu.appfiles import FILES
+    from simulator.appdata import SAMPLE_LOG as LOG
+
+    data: dict[str, Any] = {}
+    for f in DF04_FILES:
+        if f.structure == "records":
+            data[f.path] = {e.field: e.vectors[0].value for e in f.items if e.tag != 0x84}
+    log = [{**LOG[i % 3], "sequence": 30 - i} for i in range(FILES["DF04/EF08"].capacity)]
+    data["DF04/EF08"] = log
+    card = sample_card(3, app_data=data)
+    with _opened(SimulatedReader(card)) as opened:
+        found = opened.read_files("DF04", pin="123456")
+    assert found.complete
+    for f in DF04_FILES:
+        decoded = found.file(f.path).decoded
+        assert decoded is not None and decoded.errors == [], f.path
+        if f.structure == "records":
+            expected = {**data[f.path], **({"medical_area_code": "420100"}
+                                           if f.path == "DF04/EF05" else {})}
+            assert decoded.values == expected, f.path
+    records = found.file("DF04/EF08").decoded.records  # type: ignore[union-attr]
+    assert [r[0].value for r in records] == list(range(30, 0, -1))
