@@ -236,9 +236,17 @@ class _Opener:
             self.session.pin_verified or self.pin_source is not None or self.session.sam is None
         )
 
+    def generation_decides(self, f: AppFile) -> bool:
+        """A file free on older cards (SSSE EF06 before 3.00, card-profile §1) and no module:
+        it is tried as it is, and the card decides."""
+        before = f.read_before_gen3
+        return self.session.sam is None and before is not None and before.kind == "free"
+
     def hopeless(self, f: AppFile) -> bool:
         """Whether ``f``'s rule cannot be met with what is at hand, whatever the card says (its
         DF is then not even selected): NEVER, a PIN rule with no PIN, a key rule with no SAM."""
+        if self.generation_decides(f):
+            return False
         kind = f.read.kind
         no_pin = not self.session.pin_verified and (
             self.pin_source is None or self.pin in ("wrong", "blocked"))
@@ -295,7 +303,7 @@ class _Opener:
         """(how it was opened, None) or (None, why not) — sends what the rule needs."""
         rule = f.read
         kind = rule.kind
-        if kind == "free":
+        if kind == "free" or self.generation_decides(f):
             return "free", None
         if kind == "never":
             return None, "its access rule is NEVER"

@@ -498,3 +498,18 @@ def test_every_item_of_every_df04_file_decodes_when_the_card_holds_them_all() ->
             assert decoded.values == expected, f.path
     records = found.file("DF04/EF08").decoded.records  # type: ignore[union-attr]
     assert [r[0].value for r in records] == list(range(30, 0, -1))
+
+
+@pytest.mark.parametrize(("generation", "outcome"), [(2, "read"), (3, "not_opened")])
+def test_without_a_module_ssse_ef06_is_tried_and_the_card_decides(
+    generation: int, outcome: str
+) -> None:
+    reader = SimulatedReader(sample_card(generation))
+    with terminal.open_card(reader=reader, sam=None, today=TODAY) as card:
+        found = card.read_files("SSSE")
+    ef06 = found.file("SSSE/EF06")
+    assert found.file("SSSE/EF05").outcome == "read" and ef06.outcome == outcome
+    if outcome == "read":
+        assert ef06.decoded.values["name"] == "张三丰"  # type: ignore[union-attr]
+    else:
+        assert "the card refused it" in (ef06.reason or "")
