@@ -9,9 +9,11 @@ card-profile §5).  :func:`read_photo`:
 2. RKSSSE through the security module: GET CHALLENGE + EXTERNAL AUTHENTICATE (2), nothing when
    the session authenticated it in the SSSE already (a 3.00 card's read of EF06 did);
 3. READ BINARY: the first one by SFI 8 (``00 B0 88 00 Le``, no SELECT of the EF; the card makes
-   EF08 the current EF), the next ones by offset in the current EF.  Each answer is checked with
-   :func:`apdu.images.check_image` and the read stops as soon as the image is whole (JPEG EOI,
-   BMP file size): a 2.5 KB JPEG takes 10 short reads, not the 16 the file holds.
+   EF08 the current EF), the next ones by offset in the current EF (a COS that refuses the SFI
+   form, ``6A86``/``6A81``/``6981``, gets ``SELECT EF08`` by FID and the same reads, +2).
+   Each answer is checked with :func:`apdu.images.check_image` and the read stops as soon as
+   the image is whole (JPEG EOI, BMP file size): a 2.5 KB JPEG takes 10 short reads, not the 16
+   the file holds.
 
 Le: extended (one READ BINARY for the whole file, ``Le = 0x1000``) when the link can carry it
 — the reader says so (:attr:`drivers.base.Reader.extended_apdu`) and the protocol is T=1 (T=0
@@ -50,7 +52,7 @@ from apdu.errors import CryptoError, FileError, ResponseFormatError, UsageError
 from apdu.images import ImageAbsent, ImageFormatError, ImageInfo, ImageTruncated, check_image
 from apdu.jsonfile import file_type, read_regular
 from apdu.names import SFI_EF08, Kid
-from apdu.status import StatusError
+from apdu.status import FileNotFound, StatusError
 from terminal.reading import ModelMemory, card_model
 from terminal.session import CardSession
 
@@ -64,6 +66,12 @@ EXTENDED_REFUSED = frozenset(
 )
 #: answers that carry photo data: success, and "end of file reached before Le bytes" (6282).
 _DATA_SW = frozenset({status.SUCCESS, status.END_OF_RECORD})
+
+#: answers of a card that does not take READ BINARY by SFI (P1 b8 = 1): wrong P1/P2, function
+#: not supported, incompatible file structure.
+_SFI_REFUSED = frozenset(
+    {status.WRONG_P1P2, status.FUNCTION_NOT_SUPPORTED, status.INCOMPATIBLE_FILE_STRUCTURE}
+)
 
 #: card models (historical bytes T1-T5) known to refuse an extended Le, for the process.
 EXTENDED_LE_REFUSALS = ModelMemory()
@@ -143,18 +151,24 @@ class _Reader:
         self.size = SSSE_EF08.size
         self.data = bytearray()
         self.reads = 0
+        #: the first read names EF08 by SFI; a card that refuses that form gets SELECT EF08.
+        self.by_sfi = True
 
     def read(self, le: int) -> int:
         """One READ BINARY at the current end, ``le`` bytes at most (an Le above 256 is sent
         extended); returns the status word (the data kept on success)."""
         offset = len(self.data)
         le = min(le, self.size - offset)
-        if offset == 0:
+        if offset == 0 and self.by_sfi:
             cmd = commands.read_binary(0, le, sfi=SFI_EF08)
         else:
+            self.session.select_ef(SSSE_EF08.fid)  # nothing sent when EF08 is current
             cmd = commands.read_binary(offset, le)
         resp = self.session.channel.transmit(cmd)
         self.reads += 1
+        if offset == 0 and self.by_sfi and resp.sw in _SFI_REFUSED:
+            self.by_sfi = False  # a COS without the SFI form of READ BINARY: select EF08
+            return self.read(le)
         if offset == 0 and resp.sw in _DATA_SW | {status.OFFSET_OUTSIDE_EF}:
             self.session.ef = SSSE_EF08.fid  # a READ BINARY by SFI makes EF08 current
         if resp.sw in _DATA_SW:
@@ -271,6 +285,8 @@ def try_photo(session: CardSession) -> PhotoFinding:
         return PhotoFinding("ok", read_photo(session))
     except ImageAbsent:
         return PhotoFinding("absent", problem="EF08 holds no photo (empty)")
+    except FileNotFound:
+        return PhotoFinding("absent", problem="the card has no photo file (EF08: 6A82)")
     except ImageFormatError as exc:
         return PhotoFinding("not_image", problem=f"EF08 is not a well-formed JPEG or BMP: {exc}")
     except ResponseFormatError as exc:

@@ -513,3 +513,25 @@ def test_without_a_module_ssse_ef06_is_tried_and_the_card_decides(
         assert ef06.decoded.values["name"] == "张三丰"  # type: ignore[union-attr]
     else:
         assert "the card refused it" in (ef06.reason or "")
+
+
+def test_a_cos_without_read_binary_by_sfi_gets_select_ef08() -> None:
+    def no_sfi(command: bytes, answer: bytes) -> bytes:
+        return bytes.fromhex("6A86") if command[1] == 0xB0 and command[2] & 0x80 else answer
+
+    reader = Rewriting(SimulatedReader(sample_card(3)), no_sfi, extended=False)
+    with _opened(reader) as card:
+        photo = card.photo()
+    assert photo.data == synthetic_portrait() and photo.reads == 11  # the refused one + 10
+    assert photo.apdus == 15 + 2  # + the refused READ BINARY and SELECT EF08
+
+
+def test_a_card_without_ef08_has_no_photo_and_warns() -> None:
+    def no_ef08(command: bytes, answer: bytes) -> bytes:
+        return bytes.fromhex("6A82") if command[1] == 0xB0 else answer
+
+    reader = Rewriting(SimulatedReader(sample_card(3)), no_ef08, extended=False)
+    with _opened(reader) as card:
+        found = card.check(photo=True)
+    photo = found.checks.by_name("photo")  # type: ignore[union-attr]
+    assert photo.status == "warn" and "6A82" in photo.detail
