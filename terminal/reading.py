@@ -136,10 +136,11 @@ class RecordReader:
         self.session = session
         #: None: the current EF (an EF without SFI, selected by FID first).
         self.sfi = sfi
-        #: tag -> the whole record (tag, length, value) as the card returned it, in card order:
-        #: what :func:`apdu.appfiles.decode_records` takes (issue 15's application files).
+        #: tag -> the whole record (tag, length, value) as the card returned it, in the order
+        #: decoded: what :func:`apdu.appfiles.decode_records` takes (issue 15's files).
         self.raw: dict[int, bytes] = {}
-        #: records of a multi-record answer whose tag was not asked for, in card order.
+        #: records of a multi-record answer that were not asked for (a second record of a tag,
+        #: a tag the table does not have): kept so that nothing the card holds is dropped.
         self.extra: list[bytes] = []
         #: a multi-record answer stopped parsing before its end (the rest is read by tag).
         self.stopped = False
