@@ -307,11 +307,17 @@ def _ours(target: Path) -> bool:
     return True
 
 
-def save_photo(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` (an image) to ``path`` atomically; see the module docstring for what may
-    be replaced.  One :class:`apdu.errors.FileError` line when it cannot or may not be."""
+def check_photo_target(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any card I/O, a ``path`` :func:`save_photo` would refuse: something there
+    that is not a previous photo, or a directory that does not exist (one FileError line)."""
     target = Path(path)
-    where = f"photo file {os.fspath(path)}"
+    _replaceable(target, f"photo file {os.fspath(path)}")
+    if not target.parent.is_dir():
+        raise FileError(f"photo file {os.fspath(path)}: no such directory")
+
+
+def _replaceable(target: Path, where: str) -> None:
+    """Nothing at ``target``, or a regular single-link file holding a photo; else FileError."""
     try:
         st = os.lstat(target)
     except FileNotFoundError:
@@ -326,6 +332,14 @@ def save_photo(path: str | os.PathLike[str], data: bytes) -> Path:
             raise FileError(f"refusing to replace {where}: it has {st.st_nlink} hard links")
         if not _ours(target):
             raise FileError(f"refusing to replace {where}: it does not hold a JPEG or BMP photo")
+
+
+def save_photo(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` (an image) to ``path`` atomically; see the module docstring for what may
+    be replaced.  One :class:`apdu.errors.FileError` line when it cannot or may not be."""
+    target = Path(path)
+    where = f"photo file {os.fspath(path)}"
+    _replaceable(target, where)
     parent = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
@@ -346,6 +360,7 @@ def save_photo(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 __all__ = [
-    "EXTENDED_LE_REFUSALS", "PHOTO_KEY", "Photo", "PhotoFinding", "extended_possible",
+    "EXTENDED_LE_REFUSALS", "PHOTO_KEY", "Photo", "PhotoFinding", "check_photo_target",
+    "extended_possible",
     "minimum_reads", "read_photo", "save_photo", "try_photo",
 ]

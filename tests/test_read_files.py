@@ -535,3 +535,18 @@ def test_a_card_without_ef08_has_no_photo_and_warns() -> None:
         found = card.check(photo=True)
     photo = found.checks.by_name("photo")  # type: ignore[union-attr]
     assert photo.status == "warn" and "6A82" in photo.detail
+
+
+def test_a_photo_target_that_would_be_refused_stops_the_kiosk_before_the_card(
+    tmp_path: Path,
+) -> None:
+    card = tmp_path / "card.json"
+    assert run("sim", "issue", "--out", str(card)).exit_code == 0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    r = run("activate", "--sim", str(card), "--pin-stdin", "--name", "张三丰", "--id-number",
+            "420102198505151238", "--photo", str(notes), stdin=ACTIVATE_PINS)
+    assert r.exit_code == 2 and "does not hold a JPEG or BMP photo" in r.output
+    assert "Bank PIN" not in r.output and notes.read_text() == "keep me"
+    status = run("pin", "status", "--sim", str(card))
+    assert "6 tries left" in status.output  # the card was not touched

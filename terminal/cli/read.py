@@ -50,7 +50,7 @@ from terminal.cli.output import (
     table,
 )
 from terminal.cli.pin import pin_source_option
-from terminal.photo import save_photo
+from terminal.photo import check_photo_target, save_photo
 from terminal.pinsource import PinSource, PromptPinSource
 
 FORMATS = ("table", "json", "national")
@@ -103,6 +103,8 @@ def _read_extras(
     """``read --files`` / ``read --photo``: one card session, the photo first (SSSE)."""
     ext = load_extension(extension_path) if extension_path is not None else None
     selection = select_files(files, ext) if files is not None else None  # before any card I/O
+    if photo_path is not None:
+        check_photo_target(photo_path)
     out: dict[str, object] = {}
     lines: list[str] = []
     found: FilesRead | None = None

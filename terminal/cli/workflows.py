@@ -31,13 +31,13 @@ from typing import Any, TypeVar
 
 import click
 
-from apdu.errors import SSCardError
+from apdu.errors import FileError, SSCardError
 from terminal.card import open_card
 from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
-from terminal.photo import save_photo
+from terminal.photo import check_photo_target, save_photo
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource
 from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
@@ -198,6 +198,8 @@ def activate(
     Asks, in this order: new bank PIN, again; current social security PIN; new social security
     PIN, again.
     """
+    if photo_path is not None:
+        check_photo_target(photo_path)  # before the card: a kiosk learns it before activating
     try:
         with refusals(opts), open_card(**opts.card_kwargs(), policy=sale_policy) as card:
             result = card.activate(
@@ -217,8 +219,11 @@ def activate(
     found = result.photo
     photo_text = found.detail if found is not None else "not read"
     if photo_path is not None and found is not None and found.photo is not None:
-        save_photo(photo_path, found.photo.data)
-        photo_text += f" (saved to {photo_path})"
+        try:  # the card is activated by now: a file that cannot be written is a warning
+            save_photo(photo_path, found.photo.data)
+            photo_text += f" (saved to {photo_path})"
+        except FileError as exc:
+            photo_text += f" (NOT saved: {exc})"
     rows: list[tuple[str, object]] = [
         ("Name", result.name),
         ("Social security no.", result.ssn),
