@@ -208,6 +208,27 @@ def test_the_photo_check_passes_only_what_was_read() -> None:
     assert json.loads(r.output)["photo"]["state"] == "ok"
 
 
+def test_read_photo_of_a_card_without_one_writes_nothing_and_exits_1(tmp_path: Path) -> None:
+    card = tmp_path / "card.json"
+    assert run("sim", "issue", "--out", str(card), "--generation", "2").exit_code == 0
+    out = tmp_path / "p.jpg"
+    r = run("read", "--photo", str(out), "--sim", str(card), "--keys", str(_no_rk_keys(tmp_path)))
+    assert r.exit_code == 1 and not out.exists(), r.output
+    assert "photo: NOT READ" in r.output and "not written" in r.output
+    assert "Traceback" not in r.output
+
+
+def _no_rk_keys(tmp_path: Path) -> Path:
+    """A TEST key file without RKSSSE: the module cannot open EF08."""
+    from apdu.keys import TEST_KEYS
+
+    keys = TEST_KEYS.to_json()
+    keys["keys"].pop("RKSSSE")
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(keys))
+    return path
+
+
 def test_an_empty_ef08_warns() -> None:
     card = sample_card(3)
     ef08 = card._tree.by_path["MF/SSSE/EF08"]

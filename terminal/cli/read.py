@@ -15,8 +15,9 @@ JSON schemas (stable; keys are only ever added):
 - ``read --json``: :meth:`terminal.models.CardRead.to_json`.
 - ``read --files ... --json`` / ``read --photo FILE --json``: :meth:`terminal.appread.FilesRead.
   to_json` (``complete``, ``pin``, ``extension``, ``files``, ``not_opened``, ``notes``) and/or
-  ``photo`` (:meth:`terminal.photo.Photo.to_json` plus ``path``), and ``apdus``.  Exit 1 when a
-  file could not be opened (each one named, with why, on stderr).
+  ``photo`` (:meth:`terminal.photo.Photo.to_json` plus ``path``; when it could not be read,
+  ``{"state", "detail", ... null, "path": null}``), and ``apdus``.  Exit 1 when a file or the
+  photo could not be read (each one named, with why, on stderr; no photo file written then).
 - ``check --json``: ``{"ok": bool, "verdict": "ok"|"failed"|"unverified", "unproved": [str],
   "genuine": bool|null, "checks": [{"name", "status", "detail"}], "card": <read>, "apdus": int}``
   (``ok`` is true only for the verdict ``ok``; ``card`` is null when the card or application is
@@ -36,7 +37,7 @@ from pathlib import Path
 import click
 
 from apdu.errors import SSCardError, UsageError
-from terminal.appread import FilesRead, load_extension, read_files, select_files
+from terminal.appread import load_extension, read_files, select_files
 from terminal.card import open_card
 from terminal.card import readers as list_readers
 from terminal.cli.options import CardOptions, card_options
@@ -50,14 +51,14 @@ from terminal.cli.output import (
     table,
 )
 from terminal.cli.pin import pin_source_option
-from terminal.photo import check_photo_target, save_photo
+from terminal.photo import check_photo_target, save_photo, try_photo
 from terminal.pinsource import PinSource, PromptPinSource
 
 FORMATS = ("table", "json", "national")
 
 
-class FilesNotRead(SSCardError):
-    """``read --files``: some files could not be opened or read (each named, with why)."""
+class NotAllRead(SSCardError):
+    """``read --files`` / ``--photo``: a file or the photo could not be read (each named, why)."""
 
     exit_code = 1
 
@@ -100,37 +101,45 @@ def _read_extras(
     opts: CardOptions, files: str | None, photo_path: Path | None,
     extension_path: Path | None, pin_source: PinSource,
 ) -> None:
-    """``read --files`` / ``read --photo``: one card session, the photo first (SSSE)."""
+    """``read --files`` / ``read --photo``: one card session, the photo first (SSSE).  What
+    could not be read is said on stderr, one line each, after the output: exit 1."""
     ext = load_extension(extension_path) if extension_path is not None else None
     selection = select_files(files, ext) if files is not None else None  # before any card I/O
     if photo_path is not None:
         check_photo_target(photo_path)
     out: dict[str, object] = {}
     lines: list[str] = []
-    found: FilesRead | None = None
+    problems: list[str] = []
     with open_card(**opts.card_kwargs()) as card:
         if photo_path is not None:
-            photo = card.photo()
-            save_photo(photo_path, photo.data)
-            out["photo"] = {**photo.to_json(), "path": str(photo_path)}
-            lines.append(
-                f"photo: {photo.summary()} -> {printable(str(photo_path))} "
-                f"({photo.reads} READ BINARY, {photo.apdus} APDUs)"
-            )
+            found_photo = try_photo(card.session)
+            photo = found_photo.photo
+            if photo is not None:
+                save_photo(photo_path, photo.data)
+                out["photo"] = {**photo.to_json(), "path": str(photo_path)}
+                lines.append(
+                    f"photo: {photo.summary()} -> {printable(str(photo_path))} "
+                    f"({photo.reads} READ BINARY, {photo.apdus} APDUs)"
+                )
+            else:  # nothing is written
+                out["photo"] = {**found_photo.to_json(image=True), "path": None}
+                lines.append(f"photo: NOT READ: {printable(found_photo.detail)}")
+                problems.append(f"  photo: {found_photo.detail}; {photo_path} not written")
         if selection is not None:
             found = read_files(
                 card.session, selection, pin_source=_pin_at_hand(pin_source), extension=ext
             )
             out.update(found.to_json())
             lines.append(files_table(found))
+            problems += [f"  {r.path}: {r.reason}" for r in found.failed]
         out["apdus"] = card.apdus
     if opts.json:
         echo_json(out)
     else:
         click.echo("\n\n".join(lines))
-    if found is not None and not found.complete:
-        raise FilesNotRead("could not read " + str(len(found.failed)) + " file(s):\n" + "\n".join(
-            f"  {r.path}: {r.reason}" for r in found.failed))
+    if problems:
+        raise NotAllRead(f"could not read {len(problems)} of what was asked:\n"
+                         + "\n".join(problems))
 
 
 @click.command()
