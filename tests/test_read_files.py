@@ -26,7 +26,8 @@ from apdu.appfiles import DF04_FILES
 from apdu.errors import ResponseFormatError, SSCardError
 from apdu.extensions import parse_extension
 from apdu.images import ImageFormatError
-from drivers.base import Protocol, Reader
+from drivers.base import Reader
+from drivers.faults import FaultyReader
 from drivers.simulated import SimulatedReader
 from simulator.appdata import SAMPLE_LOG
 from simulator.extensions import JIANGSU
@@ -58,34 +59,18 @@ def _bmp(size: tuple[int, int] = (20, 16)) -> bytes:
     return out.getvalue()
 
 
-class Rewriting(Reader):
+class Rewriting(FaultyReader):
     """A reader that hands every answer of ``inner`` to ``rule(command, answer)`` first: a card
     that answers what a test wants (a hostile one, one refusing extended Le)."""
 
     def __init__(self, inner: SimulatedReader, rule: Callable[[bytes, bytes], bytes],
                  *, extended: bool = True) -> None:
-        self.inner, self.rule, self.name = inner, rule, "rewriting"
+        super().__init__(inner, "rewriting")
+        self.rule = rule
         self.extended_apdu = extended
 
-    def connect(self) -> bytes:
-        return self.inner.connect()
-
-    def disconnect(self) -> None:
-        self.inner.disconnect()
-
-    def reset(self) -> bytes:
-        return self.inner.reset()
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    @property
-    def protocol(self) -> Protocol:
-        return self.inner.protocol
-
     def transmit_raw(self, command: bytes) -> bytes:
-        return self.rule(command, self.inner.transmit_raw(command))
+        return self.rule(command, super().transmit_raw(command))
 
 
 def _opened(reader: Reader) -> Any:
