@@ -19,6 +19,7 @@ MODULES = (
     "bench_simulator",
     "bench_drivers",
     "bench_read",
+    "bench_appfiles",
     "bench_workflows",
     "bench_vpcd",
     "bench_pinpad",

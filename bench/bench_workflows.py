@@ -19,7 +19,10 @@ its number, so the gap is explained rather than just measured:
 - activation: the read, SELECT bank ADF, READ RECORD bank (SFI 2), SELECT SSSE again, CHANGE PIN
   = 7 / 9; sscard adds the status query, the internal authentication, a final status query (the
   proof that the card reads "activated") = 10 / 12.  The bank record is read with Le 00, which
-  the EMV bank application answers at once (§9; no ``6Cxx`` round trip).
+  the EMV bank application answers at once (§9; no ``6Cxx`` round trip).  Issue 15 adds the
+  holder's photo for the clerk: ceil(2512 / 256) = 10 READ BINARY of the sample portrait (T=1
+  in-process cards take an extended Le: 1), and RKSSSE on a 2.x card (+2; a 3.00 card's read
+  authenticated it already): minimum 7 + 2 + 1 = 10 / 9 + 1 = 10, sscard 13 / 13.
 
 A second operation in the same session (issue 11: the session knows what is selected, what is
 authenticated, whether the PIN is verified) pays only for what is missing:
@@ -52,7 +55,7 @@ MINIMUM: dict[tuple[str, int], int] = {
     ("pin unblock", 2): 6, ("pin unblock", 3): 6,
     ("pin reset", 2): 6, ("pin reset", 3): 6,
     ("pharmacy", 2): 6, ("pharmacy", 3): 8,
-    ("activation", 2): 7, ("activation", 3): 9,
+    ("activation", 2): 7 + 2 + 1, ("activation", 3): 9 + 1,  # + RKSSSE on 2.x, the photo
 }
 
 

@@ -32,6 +32,11 @@ class Reader(abc.ABC):
 
     #: a human name for messages and ``sscard readers``.
     name: str = "reader"
+    #: True when this reader carries extended-length APDUs (ISO/IEC 7816-4: Le above 256) to the
+    #: card on a T=1 link.  False by default: a CCID reader at the short-APDU exchange level
+    #: refuses them, and PC/SC does not say which level a reader has (issue 15's photo read then
+    #: uses short reads).
+    extended_apdu: bool = False
 
     @abc.abstractmethod
     def connect(self) -> bytes:

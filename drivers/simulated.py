@@ -46,6 +46,9 @@ def _protocol_of(answer: bytes) -> Protocol:
 class SimulatedReader(Reader):
     """A virtual slot for one :class:`VirtualCard`; insert and remove cards at will."""
 
+    #: the in-process link hands any APDU to the card, extended ones included (on T=1).
+    extended_apdu = True
+
     def __init__(
         self,
         card: VirtualCard | None = None,

@@ -43,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -52,18 +52,21 @@ from typing import Final, Literal
 
 import terminal.pin as pinops
 from apdu.errors import NoCardError, TransportError, UsageError
+from apdu.extensions import Extension
 from drivers.base import Reader
 from drivers.channel import CardChannel, Tracer
 from drivers.open import open_reader
 from terminal.activation import ActivationStatus, decide
+from terminal.appread import FilesRead, load_extension, read_files, select_files
 from terminal.bank import BankRecord, bank_record, select_bank
 from terminal.bankhost import BankHost
 from terminal.genuine import NO_SAM
 from terminal.inspect import Inspection, inspect_card, read_and_check
 from terminal.models import CardRead, national_terminal_number
+from terminal.photo import Photo, read_photo
 from terminal.pinblock import PinKey
 from terminal.pinpolicy import PinInput, PinPolicy
-from terminal.pinsource import PinSource
+from terminal.pinsource import ListPinSource, PinSource
 from terminal.pinstatus import PinStatus
 from terminal.policy import SalePolicy
 from terminal.reading import read_card
@@ -310,11 +313,12 @@ class Card:
         """The §12 read: issuer (EF05) and holder (EF06) data, decoded (:mod:`terminal.reading`)."""
         return read_card(self.session, strategy)
 
-    def check(self, *, today: dt.date | None = None) -> Inspection:
+    def check(self, *, today: dt.date | None = None, photo: bool = False) -> Inspection:
         """Read, then EVERY check — genuineness (internal authentication) and the PIN state
         included: ``.verdict`` is ``ok``, ``failed`` or ``unverified`` (fail closed), ``.checks``
-        the report, ``.card`` the data (None for a blocked card), ``.genuine`` True/False/None."""
-        return read_and_check(self.session, today=self._today(today))
+        the report, ``.card`` the data (None for a blocked card), ``.genuine`` True/False/None.
+        ``photo``: read the photo too (``.photo``), so that the ``photo`` check judges it."""
+        return read_and_check(self.session, today=self._today(today), photo=photo)
 
     def inspect(
         self, *, checks: bool = True, status: bool = True, today: dt.date | None = None
@@ -370,6 +374,35 @@ class Card:
             self.pin.verify(pin)
         return read_area_code(self.session)
 
+    # -- the application files and the photo (issue 15) --------------------------------------------
+
+    def read_files(
+        self,
+        files: str | Sequence[str] = "all",
+        *,
+        pin: PinSource | PinInput | None = None,
+        extension: Extension | str | os.PathLike[str] | None = None,
+        strategy: str | None = None,
+    ) -> FilesRead:
+        """The application files ``files`` names (``"DF04"``, ``"DF01,DF04/EF08"``, ``"all"``:
+        :func:`terminal.appread.select_files`), opened with what is at hand — ``pin`` (a source
+        asked at most once, or the PIN itself; ONE VERIFY for the whole read) and the security
+        module's RK keys — and decoded with the shared tables (:mod:`terminal.appread`).
+        ``extension``: a region's declaration (:class:`apdu.extensions.Extension` or its TOML
+        file).  Files that could not be opened are in ``.not_opened``, with the reason."""
+        ext = load_extension(extension) if isinstance(extension, (str, os.PathLike)) else extension
+        source = pin if pin is None or isinstance(pin, PinSource) else ListPinSource([pin])
+        return read_files(
+            self.session, select_files(files, ext), pin_source=source, extension=ext,
+            strategy=strategy,
+        )
+
+    def photo(self) -> Photo:
+        """The holder's photo (SSSE EF08, after RKSSSE through the security module), read in the
+        fewest READ BINARY the reader allows, checked and without its padding
+        (:mod:`terminal.photo`); ``.data`` is the JPEG or BMP file, ``.to_json()`` has base64."""
+        return read_photo(self.session)
+
     # -- the two workflows -------------------------------------------------------------------------
 
     def pharmacy(
@@ -403,13 +436,15 @@ class Card:
         policy: SalePolicy | None = None,
         bank_gpo: bool = False,
         today: dt.date | None = None,
+        photo: bool = True,
     ) -> ActivationResult:
         """The bank activation kiosk (:mod:`terminal.workflows.activation`).
 
         ``pin_key``: the terminal PIN key — a :class:`terminal.pinblock.PinKey`, a key file path,
         or None for the built-in TEST key of ``fmt`` (0: 3DES, 4: SM4); loaded before anything is
         sent.  ``bank_host`` None: the LOOPBACK TEST host (:class:`LoopbackBankHost`), which
-        checks the block with that key and keeps nothing.
+        checks the block with that key and keeps nothing.  ``photo``: read the holder's photo
+        for the clerk (``result.photo``; base64 in ``to_json()``).
         """
         from terminal.bankhost import LoopbackBankHost
         from terminal.workflows.activation import activate
@@ -425,6 +460,7 @@ class Card:
             self.session, clerk_name=clerk_name, clerk_id_number=clerk_id_number,
             pin_source=pin_source, bank_host=host, policy=pin_policy, pin_key=key, fmt=fmt,
             today=self._today(today), sale_policy=policy or self.policy, bank_gpo=bank_gpo,
+            photo=photo,
         )
 
 

@@ -65,6 +65,7 @@ from apdu.identifiers import (
     ssn_shaped,
 )
 from terminal.models import CardRead, HolderData, IssuerData
+from terminal.photo import PhotoFinding
 from terminal.pinstatus import PinStatus
 from terminal.session import CardSession
 
@@ -144,6 +145,8 @@ class Facts:
     errors: dict[str, str] = field(default_factory=dict)
     #: why internal authentication failed or could not be performed (with a security module).
     genuine_detail: str | None = None
+    #: the photo of SSSE EF08 when it was read (``check --photo``, the activation); else None.
+    photo: PhotoFinding | None = None
 
     @property
     def issuer(self) -> IssuerData | None:
@@ -451,6 +454,19 @@ FIELD_CHECK: dict[str, str] = {
 
 #: fields whose decode error fails (the holder cannot be identified, or no key can be derived);
 #: any other field that does not decode is a warning.
+def check_photo(f: Facts) -> Outcome:
+    """SSSE EF08 (application-files §3): a well-formed JPEG or BMP passes; an empty EF08 or one
+    that is not an image warns (the clerk has no photo to compare with the holder); a photo that
+    was not read is a skip, never a pass."""
+    if f.photo is None:
+        return "skip", "not read (sscard check --photo reads it)"
+    if f.photo.state == "ok":
+        return "pass", f.photo.detail
+    if f.photo.state == "not_read":
+        return "skip", f.photo.detail
+    return "warn", f.photo.detail
+
+
 DECODE_FAILS = frozenset({"ssn", "name", "card_id"})
 
 
@@ -483,6 +499,7 @@ CHECKS: dict[str, Callable[[Facts], Outcome]] = {
     "card_not_blocked": check_card_not_blocked,
     "application_not_blocked": check_application_not_blocked,
     "pin_state": check_pin_state,
+    "photo": check_photo,
 }
 
 
@@ -518,6 +535,7 @@ def evaluate(
     card_blocked: bool = False,
     sam_present: bool = False,
     genuine_detail: str | None = None,
+    photo: PhotoFinding | None = None,
 ) -> CheckReport:
     """Run every check of :data:`CHECKS` on facts already gathered (no card I/O)."""
     facts = Facts(
@@ -530,6 +548,7 @@ def evaluate(
         card_blocked=card_blocked,
         errors=dict(card.decode_errors) if card is not None else {},
         genuine_detail=genuine_detail,
+        photo=photo,
     )
     results = [_run_one(name, func, facts) for name, func in CHECKS.items()]
     return CheckReport(results, _unproved(facts, results))

@@ -39,6 +39,7 @@ from terminal.bank import select_bank
 from terminal.checks import CheckReport, Verdict, evaluate
 from terminal.genuine import prove_genuine
 from terminal.models import CardRead, HolderData
+from terminal.photo import PhotoFinding, try_photo
 from terminal.pinstatus import PinStatus, pin_status
 from terminal.policy import SalePolicy
 from terminal.reading import read_card
@@ -64,6 +65,8 @@ class Inspection:
     notes: list[str] = field(default_factory=list)
     #: why the PIN state could not be queried (None when it was, or was not asked).
     pin_error: StatusError | None = None
+    #: the photo of SSSE EF08, when it was asked for (``photo=True``); None otherwise.
+    photo: PhotoFinding | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -86,6 +89,7 @@ class Inspection:
         out["genuine"] = self.genuine
         out["card"] = self.card.to_json() if self.card is not None else None
         out["apdus"] = self.apdus
+        out["photo"] = self.photo.to_json() if self.photo is not None else None
         return out
 
 
@@ -105,11 +109,14 @@ def inspect_card(
     status: bool = True,
     today: dt.date | None = None,
     bank: bool | None = None,
+    photo: bool = False,
 ) -> Inspection:
     """Read the card once and gather the PIN state, genuineness and (for ``status``) the bank.
 
-    ``bank`` None means "when ``status`` is asked".  Raises only for what is not a result: a card
-    that is not a social security card, and transport errors.
+    ``bank`` None means "when ``status`` is asked".  ``photo``: read the photo too (SSSE EF08,
+    :func:`terminal.photo.try_photo`: on a 3.00 card only the READ BINARY commands, RKSSSE being
+    authenticated by the read already) for the ``photo`` check.  Raises only for what is not a
+    result: a card that is not a social security card, and transport errors.
     """
     channel = session.channel
     start = channel.apdu_count
@@ -139,6 +146,8 @@ def inspect_card(
         result.genuine, result.genuine_detail = judged.proved, judged.detail
         if judged.proved is not True and judged.detail not in result.notes:
             result.notes.append(judged.detail)
+        if photo:
+            result.photo = try_photo(session)
 
     if want_bank and not result.card_blocked:
         try:
@@ -156,6 +165,7 @@ def inspect_card(
             card_blocked=result.card_blocked,
             sam_present=session.sam is not None,
             genuine_detail=result.genuine_detail or None,
+            photo=result.photo,
         )
     if status:
         result.status = decide(
@@ -173,11 +183,14 @@ def inspect_card(
 
 
 
-def read_and_check(session: CardSession, *, today: dt.date | None = None) -> Inspection:
+def read_and_check(
+    session: CardSession, *, today: dt.date | None = None, photo: bool = False
+) -> Inspection:
     """THE read-and-check: the §12 read, the PIN state (no try used), genuineness and every
     check, in the fewest APDUs (see the module docstring).  Blocked cards are results, as in
-    :func:`inspect_card`; nothing is decided here (the verdict is the report's)."""
-    return inspect_card(session, checks=True, status=False, today=today, bank=False)
+    :func:`inspect_card`; nothing is decided here (the verdict is the report's).  ``photo``:
+    the photo is read and checked too (else the ``photo`` check skips)."""
+    return inspect_card(session, checks=True, status=False, today=today, bank=False, photo=photo)
 
 
 @dataclass(frozen=True)

@@ -129,16 +129,31 @@ def card_model(atr: bytes) -> bytes:
     return b"ATR:" + bytes(atr)
 
 
-class _RecordReader:
+class RecordReader:
     """Reads and decodes the records of one EF, collecting problems instead of raising."""
 
-    def __init__(self, session: CardSession, sfi: int) -> None:
+    def __init__(self, session: CardSession, sfi: int | None) -> None:
         self.session = session
+        #: None: the current EF (an EF without SFI, selected by FID first).
         self.sfi = sfi
+        #: tag -> the whole record (tag, length, value) as the card returned it, in the order
+        #: decoded: what :func:`apdu.appfiles.decode_records` takes (issue 15's files).
+        self.raw: dict[int, bytes] = {}
+        #: records of a multi-record answer that were not asked for (a second record of a tag,
+        #: a tag the table does not have): kept so that nothing the card holds is dropped.
+        self.extra: list[bytes] = []
+        #: a multi-record answer stopped parsing before its end (the rest is read by tag).
+        self.stopped = False
         self.values: dict[str, Value] = {}
         self.errors: dict[str, str] = {}
         self.absent: list[Element] = []
         self.notes: list[str] = []
+
+    def _by_sfi(self) -> None:
+        """A command that names an EF by SFI makes that EF the card's current one (ISO/IEC
+        7816-4): the session's ``ef`` is no longer known (its next ``select_ef`` selects)."""
+        if self.sfi is not None:
+            self.session.ef = None
 
     def read(self, element: Element) -> int:
         """READ RECORD ``element.tag`` through the SFI; returns the status word.
@@ -148,6 +163,7 @@ class _RecordReader:
         """
         cmd = commands.read_record(element.tag, by_tag=True, sfi=self.sfi, le=element.le)
         resp = self.session.channel.transmit(cmd)
+        self._by_sfi()
         if resp.sw == status.RECORD_NOT_FOUND:
             self.values[element.field] = None
             self.absent.append(element)
@@ -160,6 +176,7 @@ class _RecordReader:
 
     def _decode(self, element: Element, data: bytes) -> None:
         self.values[element.field] = None
+        self.raw[element.tag] = bytes(data)
         try:
             raw = simple_record(data, element.tag)
             if len(raw) > element.size:
@@ -182,6 +199,7 @@ class _RecordReader:
         what did not come back (or could not be parsed) is left for the by-tag reads.
         """
         resp = self.session.channel.transmit(commands.read_records_from(1, sfi=self.sfi))
+        self._by_sfi()
         if resp.sw not in _DATA_SW:
             return resp.sw, list(elements)
         found: dict[int, bytes] = {}
@@ -196,9 +214,15 @@ class _RecordReader:
                     f"multi-record answer of SFI {self.sfi} stops parsing at byte {pos} ({exc}); "
                     "the rest is read by tag"
                 )
+                self.stopped = True
                 break
-            found.setdefault(tag, bytes(data[pos:end]))
+            if tag in found:
+                self.extra.append(bytes(data[pos:end]))
+            else:
+                found[tag] = bytes(data[pos:end])
             pos = end
+        wanted = {e.tag for e in elements}
+        self.extra += [record for tag, record in found.items() if tag not in wanted]
         missing: list[Element] = []
         for element in elements:
             record = found.get(element.tag)
@@ -231,7 +255,7 @@ class _RecordReader:
         return status.SUCCESS
 
 
-class _Strategy:
+class ReadPlan:
     """How this read reads an EF: multi-record or by tag (see the module docstring)."""
 
     def __init__(self, session: CardSession, strategy: str) -> None:
@@ -248,22 +272,30 @@ class _Strategy:
             return False
         return self.strategy == "multi-record" or not MULTI_RECORD_REFUSALS.refuses(self.model)
 
-    def read(self, reader: _RecordReader, elements: Iterable[Element]) -> int:
+    def refused(self, sw: int) -> bool:
+        """After a multi-record READ RECORD answered ``sw``: True when that is the card refusing
+        the mode — its model is remembered (``auto``) and the caller reads another way; with
+        ``multi-record`` the refusal raises its typed error instead."""
+        if sw not in MULTI_RECORD_REFUSED:
+            return False
+        if self.strategy == "multi-record":
+            status.check(sw, commands.INS_READ_RECORD)
+        MULTI_RECORD_REFUSALS.remember(self.model)
+        return True
+
+    def read(self, reader: RecordReader, elements: Iterable[Element]) -> int:
         """Read ``elements`` with ``reader``; a refused multi-record read falls back (``auto``)
         or raises (``multi-record``).  Returns 6982 when the first command got it."""
         todo = tuple(elements)
         if not self.multi:
             return reader.read_all(todo, multi=False)
         sw = reader.read_all(todo, multi=True)
-        if sw not in MULTI_RECORD_REFUSED:
+        if not self.refused(sw):
             return sw
-        if self.strategy == "multi-record":
-            status.check(sw, commands.INS_READ_RECORD)
-        MULTI_RECORD_REFUSALS.remember(self.model)
         return reader.read_all(todo, multi=False)
 
 
-def _absent_notes(reader: _RecordReader, ef: str) -> list[str]:
+def _absent_notes(reader: RecordReader, ef: str) -> list[str]:
     return [
         f"{ef} record {e.tag:02X} ({e.label}) is not on the card"
         for e in reader.absent
@@ -317,13 +349,13 @@ def read_card(session: CardSession, strategy: str | None = None) -> CardRead:
     """
     channel = session.channel
     start = channel.apdu_count
-    plan = _Strategy(session, strategy or session.read_strategy)
+    plan = ReadPlan(session, strategy or session.read_strategy)
     notes: list[str] = []
     info = session.select_ssse()
     if info.fci_problem:
         notes.append(f"SSSE FCI: {info.fci_problem}")
 
-    ef05 = _RecordReader(session, SFI_EF05)
+    ef05 = RecordReader(session, SFI_EF05)
     if plan.read(ef05, EF05) == status.SECURITY_STATUS_NOT_SATISFIED:
         status.check(status.SECURITY_STATUS_NOT_SATISFIED, commands.INS_READ_RECORD)
     notes += ef05.notes + _absent_notes(ef05, "EF05")
@@ -338,7 +370,7 @@ def read_card(session: CardSession, strategy: str | None = None) -> CardRead:
         access = _authenticate(session, notes)
 
     holder: HolderData | None = None
-    ef06 = _RecordReader(session, SFI_EF06)
+    ef06 = RecordReader(session, SFI_EF06)
     if access in ("free", "authenticated"):
         sw = plan.read(ef06, EF06)
         if sw == status.SECURITY_STATUS_NOT_SATISFIED and access == "free":

@@ -38,11 +38,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _fresh_model_memory() -> Iterator[None]:
     """Each test starts with no card model remembered as refusing READ RECORD P2 = 05: the
     memory is process-wide by design (terminal.reading), tests must not see each other's."""
+    from terminal.photo import EXTENDED_LE_REFUSALS
     from terminal.reading import MULTI_RECORD_REFUSALS
 
     MULTI_RECORD_REFUSALS.clear()
+    EXTENDED_LE_REFUSALS.clear()
     yield
     MULTI_RECORD_REFUSALS.clear()
+    EXTENDED_LE_REFUSALS.clear()
 
 
 @pytest.fixture(scope="session")

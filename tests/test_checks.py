@@ -98,7 +98,7 @@ PASSES: dict[str, tuple[dict[str, Any], str]] = {
 
 
 def test_valid_card_passes_every_check() -> None:
-    report = inspect(defective()).checks
+    report = inspect(defective(), photo=True).checks
     assert report is not None
     assert report.ok and report.verdict == "ok" and report.unproved == []
     assert {c.status for c in report.checks} == {"pass"}

@@ -37,7 +37,7 @@ def run(*args: str, stdin: str = "") -> Result:
 
 def test_three_lines_read_and_check_a_card_with_every_check() -> None:
     with terminal.open_card(sim=True, today=TODAY) as card:
-        found = card.check()
+        found = card.check(photo=True)
     assert found.card is not None and found.card.holder is not None
     assert found.card.holder.name == "张三丰" and found.verdict == "ok" and found.ok
     statuses = {c.name: c.status for c in found.checks.checks}  # type: ignore[union-attr]

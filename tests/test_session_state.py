@@ -118,6 +118,16 @@ class Model:
         self.cmd()  # GET CHALLENGE
         self.pin_command()
 
+    def photo(self) -> None:  # issue 15: SSSE EF08 after RKSSSE, READ BINARY to the image's end
+        self.enter("SSSE")
+        if not self.card_id_known:
+            self.cmd()  # READ RECORD EF05 tag 01
+            self.card_id_known = True
+        self.authenticate(Kid.RKSSSE)
+        # the 2512-byte portrait: one extended READ BINARY on T=1 (the in-process reader carries
+        # extended APDUs), ten of 256 bytes on T=0
+        self.cmd(10 if self.t0 else 1)
+
     def area(self) -> None:
         if self.df not in ("SSSE", "DF04"):  # a DF of the SSSE is entered from the SSSE
             self.enter("SSSE")
@@ -163,6 +173,7 @@ def _pharmacy(m: Model) -> None:
 
 def _activate(m: Model) -> None:
     m.check()
+    m.photo()  # for the clerk (issue 15)
     m.enter("BANK")
     m.cmd()  # the PAN record
     m.pin_domain()  # back from the bank application

@@ -217,7 +217,10 @@ def test_activation(generation: int, fmt: int) -> None:
         # the PAN in full only in the host message
         assert pan(generation) not in json.dumps(result.to_json()) + repr(result)
         assert result.masked_pan == pan(generation)[:6] + "*" * 9 + pan(generation)[-4:]
-        assert result.apdus == {2: 14, 3: 16}[generation]  # T=0 (T=1: 10 / 12)
+        # T=0 (T=1: 10 / 12), then the photo for the clerk: 10 short READ BINARY of the 2.5 KB
+        # portrait, and on a 2.x card RKSSSE first (+2; 3.00: authenticated by the read)
+        assert result.apdus == {2: 14 + 2 + 10, 3: 16 + 10}[generation]
+        assert result.photo is not None and result.photo.state == "ok"
         # the card: new social security PIN in force, counter full
         assert b.observe() == PinStatus("enabled", 6)
         assert pinops.verify(b.session, NEW.encode()).verified

@@ -22,9 +22,12 @@ from typing import Any
 
 import click
 
+from apdu.appfiles import DecodedItem
 from apdu.elements import CARD_TYPES, SEXES
+from apdu.formats import to_json as value_json
 from apdu.text import is_control, printable
 from terminal.activation import ActivationStatus
+from terminal.appread import FileResult, FilesRead
 from terminal.checks import CheckReport
 from terminal.models import CardRead
 
@@ -187,3 +190,57 @@ def status_table(status: ActivationStatus) -> str:
     ]
     reasons = "\n".join(f"  - {printable(r)}" for r in status.reasons)
     return f"{table(rows)}\nreasons:\n{reasons}" if reasons else table(rows)
+
+
+# --- application files (read --files, issue 15) -------------------------------------------------
+
+PIN_TEXT = {
+    "verified": "verified", "already_verified": "verified", "not_enabled": "not enabled",
+    "not_given": "not given", "not_needed": "not needed", "wrong": "WRONG", "blocked": "BLOCKED",
+}
+
+
+def _value(item: DecodedItem) -> str:
+    if item.error is not None:
+        return f"does not decode: {printable(item.error)} (raw {item.raw.hex().upper()})"
+    shown = _show(value_json(item.value))
+    return f"{shown}  [{printable(item.note)}]" if item.note else shown
+
+
+def _file_lines(r: FileResult) -> list[str]:
+    f = r.file
+    head = f"{f.path}  {f.zh} {f.en}".rstrip()
+    if r.outcome != "read":
+        word = {"not_opened": "NOT OPENED", "absent": "absent", "error": "ERROR"}[r.outcome]
+        return [f"{head}  ({f.read})", f"  {word}: {printable(r.reason or '')}"]
+    lines = [f"{head}  ({f.read}; opened with {r.opened_with})"]
+    d = r.decoded
+    assert d is not None
+    if f.structure == "cyclic":
+        fields = [x.field for x in f.layout] or ["record"]
+        rows = [
+            [str(n), *(_value(x) for x in rec)] for n, rec in enumerate(d.records, 1)
+        ]
+        if rows:
+            lines += ["  " + line for line in table(rows, ["#", *fields]).splitlines()]
+        lines.append(f"  {len(d.records)} record(s), {d.empty_records} empty")
+    else:
+        rows = [
+            [f"{i.tag:02X}" if i.tag is not None else "??", i.zh and f"{i.zh} {i.en}" or i.field,
+             _value(i)]
+            for i in d.items
+        ]
+        lines += ["  " + line for line in table(rows).splitlines()] if rows else ["  (no records)"]
+    lines += [f"  decode error: {printable(e)}" for e in d.errors if f.structure == "cyclic"]
+    return lines
+
+
+def files_table(found: FilesRead) -> str:
+    """Each file: its items (tag, name, value) or its log records, or why it was not read."""
+    blocks = ["\n".join(_file_lines(r)) for r in found.files]
+    tail = [f"PIN: {PIN_TEXT.get(found.pin, found.pin)}"]
+    if found.region:
+        tail.append(f"extension: {printable(found.region)}")
+    tail += [f"note: {printable(n)}" for n in found.notes]
+    tail.append(f"APDUs: {found.apdus}")
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(tail)

@@ -13,6 +13,11 @@
 JSON schemas (stable; keys are only ever added):
 
 - ``read --json``: :meth:`terminal.models.CardRead.to_json`.
+- ``read --files ... --json`` / ``read --photo FILE --json``: :meth:`terminal.appread.FilesRead.
+  to_json` (``complete``, ``pin``, ``extension``, ``files``, ``not_opened``, ``notes``) and/or
+  ``photo`` (:meth:`terminal.photo.Photo.to_json` plus ``path``; when it could not be read,
+  ``{"state", "detail", ... null, "path": null}``), and ``apdus``.  Exit 1 when a file or the
+  photo could not be read (each one named, with why, on stderr; no photo file written then).
 - ``check --json``: ``{"ok": bool, "verdict": "ok"|"failed"|"unverified", "unproved": [str],
   "genuine": bool|null, "checks": [{"name", "status", "detail"}], "card": <read>, "apdus": int}``
   (``ok`` is true only for the verdict ``ok``; ``card`` is null when the card or application is
@@ -25,8 +30,14 @@ line and exits with their code (terminal/cli/main.py).
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
+from pathlib import Path
+
 import click
 
+from apdu.errors import SSCardError, UsageError
+from terminal.appread import load_extension, read_files, select_files
 from terminal.card import open_card
 from terminal.card import readers as list_readers
 from terminal.cli.options import CardOptions, card_options
@@ -34,12 +45,22 @@ from terminal.cli.output import (
     card_table,
     checks_table,
     echo_json,
+    files_table,
     printable,
     status_table,
     table,
 )
+from terminal.cli.pin import pin_source_option
+from terminal.photo import check_photo_target, save_photo, try_photo
+from terminal.pinsource import PinSource, PromptPinSource
 
 FORMATS = ("table", "json", "national")
+
+
+class NotAllRead(SSCardError):
+    """``read --files`` / ``--photo``: a file or the photo could not be read (each named, why)."""
+
+    exit_code = 1
 
 
 @click.command()
@@ -62,6 +83,65 @@ def readers(as_json: bool) -> None:
     )
 
 
+def _pin_at_hand(source: PinSource) -> PinSource | None:
+    """``read --files`` asks for the PIN only where someone can answer: ``--pin-stdin`` (or
+    another explicit source), or a prompt when standard input is a terminal; otherwise it reads
+    what the keys open and names the files the PIN would have opened."""
+    if isinstance(source, PromptPinSource):
+        stdin = sys.stdin
+        try:
+            interactive = stdin is not None and stdin.isatty()
+        except (ValueError, OSError):
+            interactive = False
+        return source if interactive else None
+    return source
+
+
+def _read_extras(
+    opts: CardOptions, files: str | None, photo_path: Path | None,
+    extension_path: Path | None, pin_source: PinSource,
+) -> None:
+    """``read --files`` / ``read --photo``: one card session, the photo first (SSSE).  What
+    could not be read is said on stderr, one line each, after the output: exit 1."""
+    ext = load_extension(extension_path) if extension_path is not None else None
+    selection = select_files(files, ext) if files is not None else None  # before any card I/O
+    if photo_path is not None:
+        check_photo_target(photo_path)
+    out: dict[str, object] = {}
+    lines: list[str] = []
+    problems: list[str] = []
+    with open_card(**opts.card_kwargs()) as card:
+        if photo_path is not None:
+            found_photo = try_photo(card.session)
+            photo = found_photo.photo
+            if photo is not None:
+                save_photo(photo_path, photo.data)
+                out["photo"] = {**photo.to_json(), "path": str(photo_path)}
+                lines.append(
+                    f"photo: {photo.summary()} -> {printable(str(photo_path))} "
+                    f"({photo.reads} READ BINARY, {photo.apdus} APDUs)"
+                )
+            else:  # nothing is written
+                out["photo"] = {**found_photo.to_json(image=True), "path": None}
+                lines.append(f"photo: NOT READ: {printable(found_photo.detail)}")
+                problems.append(f"  photo: {found_photo.detail}; {photo_path} not written")
+        if selection is not None:
+            found = read_files(
+                card.session, selection, pin_source=_pin_at_hand(pin_source), extension=ext
+            )
+            out.update(found.to_json())
+            lines.append(files_table(found))
+            problems += [f"  {r.path}: {r.reason}" for r in found.failed]
+        out["apdus"] = card.apdus
+    if opts.json:
+        echo_json(out)
+    else:
+        click.echo("\n\n".join(lines))
+    if problems:
+        raise NotAllRead(f"could not read {len(problems)} of what was asked:\n"
+                         + "\n".join(problems))
+
+
 @click.command()
 @card_options
 @click.option(
@@ -73,10 +153,39 @@ def readers(as_json: bool) -> None:
     help="终端机编号 for --format national (default: the PSAM's, else 000000000000).",
 )
 @click.option("--device-number", default="", help="终端设备号 for --format national.")
+@click.option(
+    "--files", "files", metavar="DF04[,DF01,...|all]", default=None,
+    help="Read and decode application files: DFs (DF01..DF04, DF07, an extension's), single "
+    "files (DF04/EF08) or all.  Exit 1 when a file could not be opened.",
+)
+@click.option(
+    "--photo", "photo_path", metavar="FILE", default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the holder's photo (SSSE EF08, needs the security module) into FILE (JPEG or "
+    "BMP); only a previous photo file is ever replaced.",
+)
+@click.option(
+    "--extension", "extension_path", metavar="FILE", default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A region's extension declaration (TOML, as given to `sscard sim issue --extension`).",
+)
+@pin_source_option
 def read(
-    opts: CardOptions, fmt: str | None, terminal_number: str | None, device_number: str
+    opts: CardOptions, fmt: str | None, terminal_number: str | None,
+    device_number: str, files: str | None, photo_path: Path | None,
+    extension_path: Path | None, pin_source: PinSource,
 ) -> None:
-    """Read the card's issuer and holder data (card-profile §12)."""
+    """Read the card's issuer and holder data (card-profile §12), or its application files
+    (--files) and its photo (--photo)."""
+    if files is not None or photo_path is not None:
+        if fmt not in (None, "json", "table"):
+            raise UsageError("--format national reads the basic data; not with --files/--photo")
+        if fmt == "json":
+            opts = replace(opts, json=True)
+        _read_extras(opts, files, photo_path, extension_path, pin_source)
+        return
+    if extension_path is not None:
+        raise UsageError("--extension goes with --files")
     fmt = fmt or ("json" if opts.json else "table")
     with open_card(**opts.card_kwargs()) as card:
         data = card.read()
@@ -93,14 +202,18 @@ def read(
 @click.command()
 @card_options
 @click.pass_context
-def check(ctx: click.Context, opts: CardOptions) -> None:
+@click.option(
+    "--photo", "photo", is_flag=True,
+    help="Read the photo (SSSE EF08) too, so that the photo check judges it.",
+)
+def check(ctx: click.Context, opts: CardOptions, photo: bool) -> None:
     """Read the card and run every check; exit 0 only when the verdict is OK.
 
     Exit 1 when a check failed, and when nothing failed but the card's genuineness or the
     holder's data could not be proved (verdict UNVERIFIED).
     """
     with open_card(**opts.card_kwargs()) as card:
-        found = card.check()
+        found = card.check(photo=photo)
     report = found.checks
     assert report is not None
     if opts.json:

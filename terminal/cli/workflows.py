@@ -11,8 +11,11 @@ Exit codes: 0 success; 1 refused (a failed check, a card not proved genuine, the
 holder mismatch, a wrong or blocked PIN with the tries left, a weak new PIN, the bank host's
 refusal); 2 usage.
 
-``activate`` sends the bank PIN block to the built-in LOOPBACK bank host (TEST: it deciphers the
-block with the same TEST key to check it, and keeps nothing); a real bank host plugs in through
+``activate`` reads the holder's photo for the clerk (SSSE EF08): ``--json`` carries it as base64
+(``photo``: state, kind, size, ``base64``; null fields when absent), ``--photo FILE`` writes it
+too; a missing photo is a warning, never a refusal.  It sends the bank PIN block to the built-in
+LOOPBACK bank host (TEST: it deciphers the block with the same TEST key to check it, and keeps
+nothing); a real bank host plugs in through
 :class:`terminal.bankhost.BankHost` in the Python API.  ``--bank-key FILE`` names a TEST terminal
 PIN key (hex, or JSON ``{"key": HEX}``); without it the built-in TEST key is used.  Key bytes are
 never printed.
@@ -23,16 +26,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from apdu.errors import SSCardError
+from apdu.errors import FileError, SSCardError
 from terminal.card import open_card
 from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
+from terminal.photo import check_photo_target, save_photo
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource
 from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
@@ -170,6 +175,12 @@ def pharmacy(
     "--bank-gpo", is_flag=True,
     help="Read the bank PAN the EMV way (GET PROCESSING OPTIONS and the AFL).",
 )
+@click.option(
+    "--photo", "photo_path", metavar="FILE", default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the holder's photo to FILE for the clerk (it is always in --json, base64); "
+    "only a previous photo file is ever replaced.",
+)
 def activate(
     opts: CardOptions,
     pin_source: PinSource,
@@ -180,12 +191,15 @@ def activate(
     bank_key: str | None,
     fmt: str,
     bank_gpo: bool,
+    photo_path: Path | None,
 ) -> None:
     """Bank activation kiosk: match the holder, set the bank PIN, change the social security PIN.
 
     Asks, in this order: new bank PIN, again; current social security PIN; new social security
     PIN, again.
     """
+    if photo_path is not None:
+        check_photo_target(photo_path)  # before the card: a kiosk learns it before activating
     try:
         with refusals(opts), open_card(**opts.card_kwargs(), policy=sale_policy) as card:
             result = card.activate(
@@ -202,6 +216,14 @@ def activate(
             click.echo(f"sscard: {printable(note)}", err=True)
         raise
     st = result.status
+    found = result.photo
+    photo_text = found.detail if found is not None else "not read"
+    if photo_path is not None and found is not None and found.photo is not None:
+        try:  # the card is activated by now: a file that cannot be written is a warning
+            save_photo(photo_path, found.photo.data)
+            photo_text += f" (saved to {photo_path})"
+        except FileError as exc:
+            photo_text += f" (NOT saved: {exc})"
     rows: list[tuple[str, object]] = [
         ("Name", result.name),
         ("Social security no.", result.ssn),
@@ -209,6 +231,7 @@ def activate(
         ("Bank PIN", f"set (format {result.pin_block_format}, "
                      f"host reference {result.bank.reference}; loopback TEST host)"),
         ("Social security PIN", "changed"),
+        ("Photo", photo_text),
         ("Status", getattr(st, "verdict", "activated" if result.activated else "not activated")),
         ("APDUs", result.apdus),
     ]

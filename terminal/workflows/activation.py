@@ -24,7 +24,9 @@ current social security PIN, new social security PIN, new social security PIN ag
 Command APDUs (2.x card, T=1, software SAM): read 3, PIN status 1, internal authentication 1,
 SELECT bank ADF 1, the bank record 1 (record 1 of SFI 2, Le 00: the EMV application answers at
 once, §9), SELECT SSSE again 1 (the bank selection left the SSSE, §9), CHANGE PIN 1, PIN status
-1 = 10 (3.00: 12; a T=0 card adds a GET RESPONSE for each FCI and the internal authentication).
+1 = 10 (3.00: 12; a T=0 card adds a GET RESPONSE for each FCI and the internal authentication),
+plus the photo (issue 15): its READ BINARY commands (10 for the 2.5 KB sample portrait with
+short reads, 1 with an extended Le) and, on a 2.x card, RKSSSE (+2).
 The protocol minimum (read, SELECT bank, one READ RECORD, SELECT SSSE, CHANGE PIN) is 7 / 9;
 the two status queries and the internal authentication are kept for the reasons given in
 :mod:`terminal.workflows.pharmacy` and to prove the result.
@@ -43,6 +45,7 @@ from terminal.activation import ActivationStatus, activation_status
 from terminal.bank import bank_record, mask_pan, select_bank
 from terminal.bankhost import BankHost, BankHostResult
 from terminal.inspect import read_checked
+from terminal.photo import PhotoFinding, try_photo
 from terminal.pinblock import PinKey, encrypt_pin_block
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource, wipe
@@ -74,6 +77,8 @@ class ActivationResult:
     status: ActivationStatus  # after the change
     warnings: list[str] = field(default_factory=list)
     apdus: int = 0
+    #: the holder's photo (SSSE EF08) for the clerk to compare, None when not asked for.
+    photo: PhotoFinding | None = None
 
     @property
     def activated(self) -> bool:
@@ -92,6 +97,7 @@ class ActivationResult:
             "status": status_json,
             "warnings": list(self.warnings),
             "apdus": self.apdus,
+            "photo": self.photo.to_json(image=True) if self.photo is not None else None,
         }
 
 
@@ -131,13 +137,15 @@ def activate(
     today: dt.date | None = None,
     sale_policy: SalePolicy | None = None,
     bank_gpo: bool = False,
+    photo: bool = True,
 ) -> ActivationResult:
     """Run the activation workflow on an open session (see the module docstring for the steps).
 
     ``pin_key`` is the terminal PIN key (TEST; default :meth:`PinKey.test` for ``fmt``);
     ``sale_policy`` decides which check results refuse (default :class:`SalePolicy`);
     ``bank_gpo`` reads the PAN the EMV way (GET PROCESSING OPTIONS and the AFL, +1 APDU) instead
-    of record 1 of SFI 2.
+    of record 1 of SFI 2.  ``photo``: read the holder's photo for the clerk (step 2b; a photo
+    that is absent or not an image is a warning, never a refusal).
     """
     policy = policy or PinPolicy()
     key = pin_key or PinKey.test(fmt)
@@ -150,6 +158,11 @@ def activate(
     # 2. the holder is the person in front of the clerk
     holder = checked.holder
     match_holder(holder.name, holder.ssn, clerk_name, clerk_id_number)
+    # 2b. the photo for the clerk to compare with the holder (SSSE still selected: on a 3.00
+    #     card RKSSSE is authenticated by the read, only READ BINARY commands are sent)
+    found_photo = try_photo(session) if photo else None
+    if found_photo is not None and found_photo.state != "ok":
+        warnings = [*warnings, f"photo: {found_photo.detail}"]
     # 3. the bank application and its PAN (the session knows the SSSE is left, §9: the PIN
     #    change below selects it again by itself)
     if not select_bank(session):
@@ -197,4 +210,5 @@ def activate(
         status=final,
         warnings=warnings + checked.notes,
         apdus=channel.apdu_count - start,
+        photo=found_photo,
     )
