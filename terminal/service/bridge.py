@@ -81,7 +81,7 @@ class BridgeSettings:
     origins: frozenset[str]
     pairings: PairingStore
     #: PIN operations one origin may start per ``pin_window`` seconds.
-    pin_limit: int = 5
+    pin_limit: int = 10
     pin_window: float = 60.0
     #: how the operator approves a pairing: ``code`` (sscard service approve) or ``pinentry``.
     approve: str = "code"

@@ -42,7 +42,7 @@ are refused with one line naming the key.  Relative paths are relative to the fi
     allowed_origins = []               # exact origins: ["https://pos.example.com"]
     # pairings = "bridge-pairings.json"  # approved origins (default: next to this file's
     #                                  # default place, ~/.config/sscard/)
-    pin_limit = 5                      # PIN operations per origin ...
+    pin_limit = 10                     # PIN operations per origin ...
     pin_window = 60                    # ... per this many seconds
     approve = "code"                   # code (sscard service approve CODE) | pinentry (a
     #                                  # CONFIRM prompt on the service's pinentry)
@@ -142,7 +142,7 @@ class BridgeSection(_Strict):
     port: int | None = Field(default=None, ge=0, le=65535)
     allowed_origins: list[str] = Field(default_factory=list, max_length=64)
     pairings: str | None = None
-    pin_limit: int = Field(default=5, ge=1, le=1000)
+    pin_limit: int = Field(default=10, ge=1, le=1000)
     pin_window: float = Field(default=60.0, gt=0.0, le=86400.0)
     approve: Literal["code", "pinentry"] = "code"
     demo: bool = False
