@@ -20,6 +20,17 @@ its number, so the gap is explained rather than just measured:
   = 7 / 9; sscard adds the status query, the internal authentication, a final status query (the
   proof that the card reads "activated") = 10 / 12.  The bank record is read with Le 00, which
   the EMV bank application answers at once (§9; no ``6Cxx`` round trip).
+
+A second operation in the same session (issue 11: the session knows what is selected, what is
+authenticated, whether the PIN is verified) pays only for what is missing:
+
+- read, then read again: EF05 + EF06 = 2 on both generations (the SSSE is selected, RKSSSE still
+  holds on a 3.00 card): the minimum.
+- status, then verify: the status ends in the bank application, so SELECT SSSE + VERIFY = 2 is
+  the minimum; sscard 3 (the status query).  Before issue 11 the VERIFY went to the bank ADF and
+  failed (6A88).
+- verify, then the medical area code: SELECT DF04 + READ RECORD 84 = 2, no second VERIFY (the PIN
+  holds in the SSSE's DFs, §2): the minimum.
 """
 
 from __future__ import annotations
@@ -108,6 +119,49 @@ def apdu_counts() -> list[dict[str, Any]]:
     return rows
 
 
+#: (first, then) -> (what the second costs at the protocol minimum, on 2.x and 3.00 cards).
+SEQUENCES: dict[tuple[str, str], tuple[int, int]] = {
+    ("read", "read"): (2, 2),
+    ("status", "pin verify"): (2, 2),
+    ("pin verify", "area code"): (2, 2),
+}
+
+
+def _card_operations() -> dict[str, Callable[[Any], object]]:
+    return {
+        "read": lambda card: card.read(),
+        "status": lambda card: card.status(),
+        "pin verify": lambda card: card.pin.verify(PIN.encode()),
+        "area code": lambda card: card.area_code(),
+    }
+
+
+def sequence_counts() -> list[dict[str, Any]]:
+    """What the second of two operations in one session costs (module docstring)."""
+    from terminal.card import Card
+
+    ops = _card_operations()
+    rows = []
+    for generation in (2, 3):
+        for (first, then), minimum in SEQUENCES.items():
+            card = Card(_session(generation))
+            ops[first](card)
+            before = card.apdus
+            ops[then](card)
+            count = card.apdus - before
+            least = minimum[generation - 2]
+            rows.append(
+                {
+                    "benchmark": f"APDUs: {then} after {first}, one session "
+                    f"({_GEN[generation]} card)",
+                    "value": count,
+                    "unit": "APDUs",
+                    "note": f"protocol minimum {least} (+{count - least}: see bench_workflows)",
+                }
+            )
+    return rows
+
+
 def pharmacy_time(quick: bool) -> list[dict[str, Any]]:
     from terminal.pinsource import ListPinSource
     from terminal.workflows.pharmacy import pharmacy
@@ -132,7 +186,7 @@ def pharmacy_time(quick: bool) -> list[dict[str, Any]]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    return apdu_counts() + pharmacy_time(quick)
+    return apdu_counts() + sequence_counts() + pharmacy_time(quick)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,12 +31,13 @@ through ``exchange``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from apdu import part10, status
 from apdu.command import CommandAPDU
 from apdu.commands import get_response
-from apdu.errors import ProtocolError, ResponseFormatError
+from apdu.errors import ProtocolError, ResponseFormatError, TransportError
 from apdu.response import ResponseAPDU
 from drivers.base import Reader
 
@@ -68,6 +69,11 @@ class CardChannel:
         self.tracer = tracer
         #: command APDUs put on the wire since creation (or the last :meth:`reset_count`).
         self.apdu_count = 0
+        #: called (no argument) when the card's security state may be gone under this channel:
+        #: a transport error (card removed, reset by another program, reader gone, a protocol
+        #: fault).  A :class:`terminal.session.CardSession` registers itself here to forget what
+        #: it knew of the card's state (§2).
+        self.on_card_lost: list[Callable[[], None]] = []
 
     def reset_count(self) -> None:
         self.apdu_count = 0
@@ -78,17 +84,30 @@ class CardChannel:
 
     def _wire(self, raw: bytes) -> bytes:
         tracer = self.tracer
-        if tracer is None:
-            answer = self.reader.transmit_raw(raw)
-            self.apdu_count += 1
-        else:
-            start = time.perf_counter()
-            answer = self.reader.transmit_raw(raw)
-            self.apdu_count += 1
-            tracer.exchange(raw, answer, time.perf_counter() - start)
+        try:
+            if tracer is None:
+                answer = self.reader.transmit_raw(raw)
+                self.apdu_count += 1
+            else:
+                start = time.perf_counter()
+                answer = self.reader.transmit_raw(raw)
+                self.apdu_count += 1
+                tracer.exchange(raw, answer, time.perf_counter() - start)
+        except TransportError:
+            self._card_lost()
+            raise
         if len(answer) < 2:
             raise ResponseFormatError(f"a response needs at least SW1 SW2, got {len(answer)} bytes")
         return answer
+
+    def _card_lost(self) -> None:
+        for forget in self.on_card_lost:
+            forget()
+
+    def _fault(self, message: str) -> ProtocolError:
+        """A protocol fault of the card: what it has selected is no longer known."""
+        self._card_lost()
+        return ProtocolError(message)
 
     # -- the protocol ------------------------------------------------------------------------------
 
@@ -100,7 +119,7 @@ class CardChannel:
             answer = self._wire(command.with_ne(answer[-1] or 256).to_bytes())
             sw1 = answer[-2]
             if sw1 == 0x6C:
-                raise ProtocolError("the card answered 6Cxx twice for one command")
+                raise self._fault("the card answered 6Cxx twice for one command")
         if sw1 != 0x61:
             return answer
         return self._get_responses(command, answer)
@@ -114,13 +133,13 @@ class CardChannel:
             if answer[-2] == 0x6C:  # some cards correct the GET RESPONSE length, once
                 answer = self._wire(get_response(answer[-1] or 256).to_bytes())
                 if answer[-2] == 0x6C:
-                    raise ProtocolError("the card answered 6Cxx twice to GET RESPONSE")
+                    raise self._fault("the card answered 6Cxx twice to GET RESPONSE")
             data += answer[:-2]
             if len(data) > limit:
-                raise ProtocolError(f"the card returned {len(data)} bytes, Ne was {limit}")
+                raise self._fault(f"the card returned {len(data)} bytes, Ne was {limit}")
             if answer[-2] != 0x61:
                 return bytes(data) + answer[-2:]
-        raise ProtocolError(f"more than {MAX_GET_RESPONSE_ROUNDS} GET RESPONSE rounds")
+        raise self._fault(f"more than {MAX_GET_RESPONSE_ROUNDS} GET RESPONSE rounds")
 
     def transmit(self, command: CommandAPDU) -> ResponseAPDU:
         """Send ``command``; follow 61xx and 6Cxx; return the final response (any status)."""

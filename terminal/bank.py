@@ -7,7 +7,8 @@ PSE directory, and every APDU costs time at a counter.  :func:`select_bank_via_p
 two-step EMV way for cards that insist on it.
 
 After either, the SSSE is no longer selected, and the external authentication it held is gone
-(§2 "security state"): callers that go back to social security data must select the SSSE again.
+(§2 "security state"): the session (:class:`terminal.session.CardSession`) knows it, and the next
+social security operation selects the SSSE again by itself.
 
 The bank record is BER-TLV (template ``70`` with ``5A`` PAN, ``5F20`` name, ``5F24`` expiry
 YYMMDD, ``5F34`` PAN sequence number).  Every length in it comes from the card and is checked by
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from apdu import status
 from apdu.codec import an_decode, cn_decode
-from apdu.commands import INS_READ_RECORD, get_processing_options, read_record, select_by_name
+from apdu.commands import INS_READ_RECORD, get_processing_options, read_record
 from apdu.emv import (  # re-exported: GPO facts live in apdu.emv
     PAN_SFI,
     TAG_EXPIRY,
@@ -39,13 +40,16 @@ from apdu.emv import (  # re-exported: GPO facts live in apdu.emv
 )
 from apdu.emv import find as _find
 from apdu.errors import DataFormatError, TlvError
-from apdu.names import PSE_NAME, UNIONPAY_DEBIT_AID
 from apdu.tlv import ber_decode
 from drivers.channel import CardChannel
+from terminal.session import CardSession
 
 #: §9: the SFIs whose record 1 may hold the PAN, in the order they are tried (SFI 2 first: where
 #: deployed kiosk software reads it, issue 9).
 BANK_SFIS = (PAN_SFI, 1, 3)
+
+#: what the session calls GET PROCESSING OPTIONS among the commands taken once per selection.
+GPO = "GPO"
 
 #: status words that mean "no such application" when selecting it (not an error of the card).
 ABSENT_SW = frozenset({status.FILE_NOT_FOUND, status.FUNCTION_NOT_SUPPORTED})
@@ -98,8 +102,10 @@ def mask_pan(pan: str) -> str:
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
-def _select(channel: CardChannel, name: bytes) -> bool:
-    sw = channel.transmit(select_by_name(name)).sw
+def _select(session: CardSession, place: str) -> bool:
+    """SELECT ``place`` through the session (which then knows it is selected): True when the
+    card has it, False when it has not (``6A82``, ``6A81``); another answer raises its error."""
+    sw = session.select(place).sw
     if sw == status.SUCCESS:
         return True
     if sw in ABSENT_SW:
@@ -107,17 +113,31 @@ def _select(channel: CardChannel, name: bytes) -> bool:
     raise status.error_for(sw, 0xA4)
 
 
-def select_bank(channel: CardChannel) -> bool:
+def select_bank(session: CardSession) -> bool:
     """Select the bank ADF directly (1 APDU).  True when present, False when the card has none.
 
     Other status words (e.g. 9303 for a blocked bank application) raise their typed error.
     """
-    return _select(channel, UNIONPAY_DEBIT_AID)
+    return _select(session, "BANK")
 
 
-def select_bank_via_pse(channel: CardChannel) -> bool:
+def select_bank_via_pse(session: CardSession) -> bool:
     """The EMV way: SELECT the PSE, then the ADF (2 APDUs; 1 when there is no PSE)."""
-    return _select(channel, PSE_NAME) and _select(channel, UNIONPAY_DEBIT_AID)
+    return _select(session, "PSE") and _select(session, "BANK")
+
+
+def bank_record(session: CardSession, *, gpo: bool = False) -> BankRecord:
+    """The bank record with its PAN, in the bank ADF (selected unless it already is).
+
+    ``gpo``: the EMV route (:func:`read_bank_record_via_gpo`); GET PROCESSING OPTIONS is
+    answered once per selection, so the ADF is selected afresh when this selection had one
+    already.  Raises :class:`apdu.status.FileNotFound` when the card has no bank application.
+    """
+    session.enter("BANK", fresh=gpo and GPO in session.spent)
+    if not gpo:
+        return read_bank_record(session.channel)
+    session.spent.add(GPO)
+    return read_bank_record_via_gpo(session.channel)
 
 
 def _expiry(raw: bytes | None) -> dt.date | None:

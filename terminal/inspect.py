@@ -1,8 +1,11 @@
 """One call that tells a terminal everything about the card in the reader (issue 3 §4, §5).
 
-:func:`inspect_card` is the API of the CLI (``read``, ``check``, ``status``) and of POS software.
-It does the card-profile §12 read once, then asks only what the read did not tell, in this order
-and with these costs (command APDUs, counted by the channel):
+:func:`inspect_card` is the API of the CLI (``read``, ``check``, ``status``) and of POS software,
+and :func:`read_and_check` is THE read-and-check of every front door (issue 11): ``sscard check``,
+``Card.check()``, and through :func:`read_checked` the pharmacy and the activation kiosk, which
+then apply their sale policy to the very same report — so a card fails the same check with the
+same exit code everywhere.  It does the card-profile §12 read once, then asks only what the read
+did not tell, in this order and with these costs (command APDUs, counted by the channel):
 
 ==========================  ======  ==================================================
 step                        APDUs   why
@@ -15,8 +18,7 @@ bank application (§9)       1       SELECT the bank ADF, only for the status
 ==========================  ======  ==================================================
 
 The bank step comes last because selecting the bank ADF deselects the SSSE and ends the external
-authentication (§2): after :func:`inspect_card` with ``bank=True`` a caller that continues with
-social security data selects the SSSE again.
+authentication (§2); the session knows it, so whatever follows selects the SSSE again by itself.
 
 A blocked card (``6A81`` to everything, §5) and a blocked application (``9303``) are *results*
 (``card_blocked`` / ``application_blocked``), not exceptions: they are exactly what a terminal
@@ -29,19 +31,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from apdu import commands
 from apdu import status as sw
 from apdu.errors import CardNotSupportedError
-from apdu.names import MF_FID
 from apdu.status import ApplicationBlocked, StatusError
 from terminal.activation import ActivationStatus, decide
 from terminal.bank import select_bank
-from terminal.checks import CheckReport, evaluate
+from terminal.checks import CheckReport, Verdict, evaluate
 from terminal.genuine import prove_genuine
-from terminal.models import CardRead
+from terminal.models import CardRead, HolderData
 from terminal.pinstatus import PinStatus, pin_status
+from terminal.policy import SalePolicy
 from terminal.reading import read_card
 from terminal.session import CardSession
+from terminal.workflows import CheckFailed, WorkflowRefused
 
 
 @dataclass
@@ -60,6 +62,31 @@ class Inspection:
     checks: CheckReport | None = None
     status: ActivationStatus | None = None
     notes: list[str] = field(default_factory=list)
+    #: why the PIN state could not be queried (None when it was, or was not asked).
+    pin_error: StatusError | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        """The checks' verdict: ``ok``, ``failed`` or ``unverified`` (fail closed)."""
+        if self.checks is None:
+            raise ValueError("this inspection ran no checks")
+        return self.checks.verdict
+
+    @property
+    def ok(self) -> bool:
+        """True only for the verdict ``ok``: nothing failed, genuineness and holder proved."""
+        return self.verdict == "ok"
+
+    def check_json(self) -> dict[str, object]:
+        """The stable ``check --json`` schema: the report (``ok``, ``verdict``, ``unproved``,
+        ``checks``), ``genuine``, ``card`` (null for a blocked card) and ``apdus``."""
+        if self.checks is None:
+            raise ValueError("this inspection ran no checks")
+        out: dict[str, object] = dict(self.checks.to_json())
+        out["genuine"] = self.genuine
+        out["card"] = self.card.to_json() if self.card is not None else None
+        out["apdus"] = self.apdus
+        return out
 
 
 def _card_is_blocked(session: CardSession) -> bool:
@@ -68,8 +95,7 @@ def _card_is_blocked(session: CardSession) -> bool:
     A blocked card answers 6A81 to everything (§5); a foreign card answers SELECT MF with 9000 or
     6A82.  SELECT MF is chosen as the probe because it changes nothing a card remembers.
     """
-    answer = session.channel.transmit(commands.select_df(MF_FID)).sw
-    return answer == sw.FUNCTION_NOT_SUPPORTED
+    return session.select("MF").sw == sw.FUNCTION_NOT_SUPPORTED
 
 
 def inspect_card(
@@ -104,8 +130,10 @@ def inspect_card(
         if result.card.notes:
             result.notes.extend(result.card.notes)
         try:
+            session.enter_pin_domain()  # the read left the SSSE selected: nothing is sent
             result.pin = pin_status(channel)
         except StatusError as exc:
+            result.pin_error = exc
             result.notes.append(f"PIN state not available: {exc}")
         judged = prove_genuine(session)
         result.genuine, result.genuine_detail = judged.proved, judged.detail
@@ -114,7 +142,7 @@ def inspect_card(
 
     if want_bank and not result.card_blocked:
         try:
-            result.bank_application = select_bank(channel)
+            result.bank_application = select_bank(session)
         except StatusError as exc:
             result.notes.append(f"bank application: {exc}")
 
@@ -143,3 +171,56 @@ def inspect_card(
     result.apdus = channel.apdu_count - start
     return result
 
+
+
+def read_and_check(session: CardSession, *, today: dt.date | None = None) -> Inspection:
+    """THE read-and-check: the §12 read, the PIN state (no try used), genuineness and every
+    check, in the fewest APDUs (see the module docstring).  Blocked cards are results, as in
+    :func:`inspect_card`; nothing is decided here (the verdict is the report's)."""
+    return inspect_card(session, checks=True, status=False, today=today, bank=False)
+
+
+@dataclass(frozen=True)
+class CheckedCard:
+    """What both workflows start from: the card read, its PIN state, genuineness, warnings."""
+
+    card: CardRead
+    holder: HolderData
+    pin: PinStatus
+    genuine: bool | None
+    warnings: list[str]
+    notes: list[str] = field(default_factory=list)
+    genuine_detail: str = ""
+    report: CheckReport | None = None
+
+
+def read_checked(
+    session: CardSession, *, today: dt.date | None = None, policy: SalePolicy | None = None
+) -> CheckedCard:
+    """:func:`read_and_check`, then the counter's sale policy on its report (no more APDUs).
+
+    Raises :class:`terminal.workflows.CheckFailed` with every reason that stops the sale (the
+    same failed checks ``sscard check`` shows for the card, blocked cards included), the typed
+    error of a PIN state that could not be queried (a sale needs it), and
+    :class:`terminal.workflows.WorkflowRefused` when the holder's data (EF06) was not read
+    although the policy let the card through (a counter with ``require_genuine=False`` and no
+    security module, on a 3.00 card).
+    """
+    found = read_and_check(session, today=today)
+    assert found.checks is not None
+    decision = (policy or SalePolicy()).decide(found.checks)
+    if decision.stops:
+        raise CheckFailed(list(decision.stops))
+    if found.pin_error is not None:
+        raise found.pin_error
+    card = found.card
+    if card is None or card.holder is None or found.pin is None:
+        notes = card.notes if card is not None else found.notes
+        raise WorkflowRefused(
+            "the holder's data (EF06) could not be read: "
+            + ("; ".join(notes) or "no security module")
+        )
+    return CheckedCard(
+        card, card.holder, found.pin, found.genuine, list(decision.warnings),
+        list(decision.notes), found.genuine_detail, found.checks,
+    )

@@ -1,8 +1,9 @@
 """PIN operations on the social security PIN: status, verify, change, unblock, reset.
 
 Card-profile §6 (the PIN and its commands), §7.3 (MAC and encryption), §7.6 (unblock/reset
-sequence).  Every function works on a :class:`terminal.session.CardSession` and selects the SSSE
-when the session has not done so yet (the PIN lives there, P2 = 00).
+sequence).  Every function works on a :class:`terminal.session.CardSession`, which selects the
+SSSE only when the card is outside the PIN's domain (the PIN lives in the SSSE, P2 = 00, and
+counts in its DFs, §2: after a bank step a PIN command selects the SSSE again by itself).
 
 The rules a holder relies on, each enforced here in one place:
 
@@ -32,7 +33,9 @@ unblock    6    SELECT SSSE, READ RECORD 01, GET CHALLENGE, EXT AUTH PUK, GET CH
 reset      6    as unblock
 =========  ===  ==================================================================
 
-With a PSAM the security module adds its own APDUs on its own reader (not counted here).
+With a PSAM the security module adds its own APDUs on its own reader (not counted here).  Later
+in the same session every SELECT, READ RECORD 01 and PUK authentication the session already has
+is not sent again (e.g. a second verify: 2; unblock after unblock: 2).
 
 Secrecy: PINs are taken as ``bytearray`` (wiped here after coding), ``bytes`` or ``str``;
 ``bytes`` and ``str`` cannot be wiped, and the APDU objects hold an immutable copy for as long as
@@ -114,19 +117,18 @@ class PinOpResult:
 
 
 def ensure_ssse(session: CardSession) -> Algorithm:
-    """Select the SSSE unless this session already did; return the card's algorithm.
+    """Be where the PIN counts (the SSSE, or a DF of it: §2) and return the card's algorithm.
 
-    A workflow that selects another application afterwards (the bank ADF, DF04) must call
-    ``session.select_ssse()`` again before a PIN operation: the session remembers the SSSE's
-    FCI, not which DF the card has selected now.
+    Nothing is sent when the session knows the card is there already (:class:`CardSession`
+    owns the selection: after a bank step it selects the SSSE again, at no cost otherwise).
     """
-    info = session.ssse if session.ssse is not None else session.select_ssse()
-    return info.algorithm
+    session.enter_pin_domain()
+    return session.algorithm
 
 
 def status_of(session: CardSession) -> PinStatus:
-    """The PIN state (§6, empty VERIFY: no try used), selecting the SSSE first if needed."""
-    ensure_ssse(session)
+    """The PIN state (§6, empty VERIFY: no try used), in the PIN's domain (selected if needed)."""
+    session.enter_pin_domain()
     return pin_status(session.channel)
 
 
@@ -156,12 +158,12 @@ def _refuse_blocked(st: PinStatus) -> None:
 
 
 def _usable_status(session: CardSession, known: PinStatus | None) -> PinStatus:
-    """The PIN state (the empty VERIFY unless the caller ``known`` it), the SSSE selected; a
+    """The PIN state (the empty VERIFY unless the caller ``known`` it), in the PIN's domain; a
     blocked PIN raises :class:`~apdu.status.PinBlocked` before anything else is sent."""
     if known is None:
         st = status_of(session)
     else:
-        ensure_ssse(session)
+        session.enter_pin_domain()
         st = known
     _refuse_blocked(st)
     return st
@@ -199,7 +201,7 @@ def verify(
         block = encode_pin(entry, "PIN")
     finally:
         _forget(entry)
-    _send(session, commands.verify(block))
+    status.check(session.verify(block), commands.INS_VERIFY)
     return VerifyResult("verified", st.tries_left, session.channel.apdu_count - start)
 
 
@@ -233,6 +235,7 @@ def change(
         _forget(old_pin, new_pin)
     start = session.channel.apdu_count
     _usable_status(session, known_status)  # a blocked PIN: the old PIN is not sent
+    session.pin_changed()
     _send(session, commands.change_pin(old_block, new_block))
     return PinOpResult("change", session.channel.apdu_count - start)
 
@@ -241,9 +244,11 @@ def change(
 
 
 def read_card_id(session: CardSession) -> bytes:
-    """卡的识别码 (EF05 tag 01) with one READ RECORD through SFI 5 and the exact Le (§4, §12)."""
+    """卡的识别码 (EF05 tag 01) with one READ RECORD through SFI 5 and the exact Le (§4, §12),
+    in the SSSE; nothing is sent when the session read it already."""
     if session.card_id is not None:
         return session.card_id
+    session.enter("SSSE")
     element = BY_TAG_EF05[0x01]
     data = session.channel.send(
         commands.read_record(element.tag, by_tag=True, sfi=SFI_EF05, le=element.le)
@@ -262,13 +267,12 @@ def _maintenance(session: CardSession) -> tuple[Algorithm, bytes, str]:
     """The steps before the MAC: SSSE, card id, EXTERNAL AUTH with the PUK, a fresh challenge."""
     if session.sam is None:
         raise UsageError("PIN unblock and reset need a security module (--psam, --keys or --sim)")
-    alg = ensure_ssse(session)
+    session.enter("SSSE")
+    alg = session.algorithm
     read_card_id(session)
     auth_kid = MAINTENANCE_KEYS["authenticate"]
-    session.external_auth(key_name_for_kid(auth_kid, "SSSE"), auth_kid)
-    challenge = session.channel.send(commands.get_challenge(8))
-    if len(challenge) != 8:
-        raise ResponseFormatError(f"GET CHALLENGE returned {len(challenge)} bytes, asked for 8")
+    session.external_auth(key_name_for_kid(auth_kid, "SSSE"), auth_kid)  # none when it holds
+    challenge = session.challenge()
     return alg, challenge, key_name_for_kid(MAINTENANCE_KEYS["mac"], "SSSE")
 
 
@@ -284,6 +288,7 @@ def unblock(session: CardSession) -> PinOpResult:
     assert session.sam is not None
     div = session.diversification()
     mac = session.sam.secure_message(alg, mac_key, div, challenge, _HEADER_UNBLOCK)
+    session.pin_changed()
     _send(session, commands.pin_unblock(mac[-commands.MAC_LEN :]))
     return PinOpResult("unblock", session.channel.apdu_count - start)
 
@@ -294,17 +299,19 @@ def reset(
     policy: PinPolicy | None = None,
     *,
     new_again: PinInput | None = None,
+    birth_date: dt.date | None = None,
 ) -> PinOpResult:
     """PIN RESET ``84 24 00 01 Lc Enc(LD ‖ PIN ‖ 80..) ‖ MAC`` (§6, §7.6): new PIN, no old one.
 
-    ``policy`` (optional) vets the new PIN before anything is sent; without one only the card's
-    format (4..16 digits) is checked.  Counter staff only; needs the security module.
+    ``policy`` (optional) vets the new PIN before anything is sent (``birth_date``: the holder's,
+    for a policy that forbids it); without one only the card's format (4..16 digits) is checked.
+    Counter staff only; needs the security module.
     """
     pin = None
     try:
         pin = _take(new_pin, PROMPT_NEW, confirm=True)
         if policy is not None:
-            policy.check_new(pin, new_again)
+            policy.check_new(pin, new_again, birth_date)
         elif new_again is not None and not same_pin(pin, new_again):
             raise PolicyError("the two entries of the new PIN do not match")
         block = encode_pin(pin, "new PIN")
@@ -316,6 +323,7 @@ def reset(
     div = session.diversification()
     data = session.sam.secure_message(alg, mac_key, div, challenge, _HEADER_RESET, block)
     n = commands.MAC_LEN
+    session.pin_changed()
     _send(session, commands.pin_reset(data[:-n], data[-n:]))
     return PinOpResult("reset", session.channel.apdu_count - start)
 
@@ -364,14 +372,14 @@ def probe_initial_pin(
             f"refusing to probe the initial PIN: only {tries} "
             f"{'try' if tries == 1 else 'tries'} left (a changed PIN would lose one more)"
         )
-    resp = session.channel.transmit(commands.verify(pin_encode(initial)))
+    sw = session.verify(pin_encode(initial))
     used = session.channel.apdu_count - start
-    if resp.sw == status.SUCCESS:
+    if sw == status.SUCCESS:
         return ProbeResult("still_set", tries, used)
-    if resp.sw & 0xFFF0 == 0x63C0:
-        return ProbeResult("changed", resp.sw & 0x0F, used)
-    status.check(resp.sw, commands.INS_VERIFY)
-    raise ResponseFormatError(f"VERIFY answered {resp.sw:04X}")
+    if sw & 0xFFF0 == 0x63C0:
+        return ProbeResult("changed", sw & 0x0F, used)
+    status.check(sw, commands.INS_VERIFY)
+    raise ResponseFormatError(f"VERIFY answered {sw:04X}")
 
 
 def explain(exc: SSCardError) -> str:

@@ -7,7 +7,7 @@ the activation status and the PIN workflows (terminal/pin.py) all start here.
 
 Safety (lessons-from-peers, OpenSC CVE-2023-40660): this module sends the status query through
 its own builder :func:`apdu.commands.verify_status`; it never sends PIN data and never retries.
-It must be called while the SSSE is selected (after ``CardSession.select_ssse()``): the PIN has
+It must be called in the PIN's domain (after ``CardSession.enter_pin_domain()``): the PIN has
 P2 = 00 in the SSSE, and another selected application would answer for its own PIN or not at all.
 """
 

@@ -103,6 +103,8 @@ class SalePolicy:
                 else:
                     warnings.append(line)
             elif check.status == "skip" and check.name == "genuine":
+                if self.require_genuine and report.failed:
+                    continue  # refused anyway, for what failed (a blocked card is not judged)
                 if self.require_genuine:
                     stops.append((
                         "genuine",

@@ -35,7 +35,7 @@ def test_mask_pan() -> None:
 def test_select_and_read_the_sample_card(t0: bool) -> None:
     reader, session = session_for(defective(t0=t0))
     channel = session.channel
-    assert select_bank(channel) is True
+    assert select_bank(session) is True
     assert channel.apdu_count == (2 if t0 else 1)  # a T=0 card's FCI needs GET RESPONSE
     record = read_bank_record(channel)
     assert channel.apdu_count == (3 if t0 else 2)  # 00 B2 01 14 00: SFI 2 first, at once
@@ -52,7 +52,7 @@ def test_select_and_read_the_sample_card(t0: bool) -> None:
 
 def test_card_without_bank_application() -> None:
     reader, session = session_for(defective(bank=None))
-    assert select_bank(session.channel) is False
+    assert select_bank(session) is False
     reader.disconnect()
 
 
@@ -99,7 +99,7 @@ def test_the_pan_is_read_from_sfi_2_first() -> None:
     assert BANK_SFIS[0] == 2
     reader, session = session_for(defective(t0=False))
     session.channel.tracer = tracer = RecordingTracer()
-    assert select_bank(session.channel)
+    assert select_bank(session)
     read_bank_record(session.channel)
     assert tracer.exchanges[-1].command == bytes.fromhex("00B2011400")
     reader.disconnect()
@@ -110,7 +110,7 @@ def test_the_pan_is_read_from_sfi_2_first() -> None:
 def test_the_gpo_route_reads_the_pan_through_the_afl(fmt: int, t0: bool) -> None:
     reader, session = session_for(defective(t0=t0, gpo_format=fmt))
     channel = session.channel
-    assert select_bank_via_pse(channel)
+    assert select_bank_via_pse(session)
     before = channel.apdu_count
     record = read_bank_record_via_gpo(channel)
     bank = sample_personalisation().bank
@@ -122,7 +122,7 @@ def test_the_gpo_route_reads_the_pan_through_the_afl(fmt: int, t0: bool) -> None
 def test_gpo_answers_as_the_simulator_sends_them() -> None:
     reader, session = session_for(defective(t0=False, gpo_format=2))
     channel = session.channel
-    assert select_bank(channel)
+    assert select_bank(session)
     resp = channel.transmit(commands.get_processing_options())
     assert resp.sw == 0x9000 and resp.data[0] == 0x77
     afl = ber_decode_one(resp.data).find(0x94)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import terminal.cli.options as options
+import terminal.card as front_door
 from drivers.simulated import SimulatedReader
 from simulator.samples import sample_card
 from terminal.cli.main import cli
@@ -167,7 +167,7 @@ class _ForeignCard:
 
 
 def test_unknown_card_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(options, "open_reader", lambda **_: SimulatedReader(_ForeignCard()))
+    monkeypatch.setattr(front_door, "open_reader", lambda **_: SimulatedReader(_ForeignCard()))
     result = run("check", "--sim")
     assert result.exit_code == 2
     assert "no social security application" in one_line_error(result)
@@ -180,7 +180,7 @@ def test_card_removed_mid_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
                 self.remove()
             return super().transmit_raw(command)
 
-    monkeypatch.setattr(options, "open_reader", lambda **_: Pulled(sample_card()))
+    monkeypatch.setattr(front_door, "open_reader", lambda **_: Pulled(sample_card()))
     result = run("read", "--sim")
     assert result.exit_code == 2
     one_line_error(result)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-import terminal.cli.options as options
+import terminal.card as front_door
 from apdu.keys import KeySet
 from drivers.simulated import SimulatedReader
 from simulator.samples import sample_card
@@ -35,7 +35,7 @@ def _saved(tmp_path: Path, card: Any, name: str = "card.json") -> str:
 
 def _no_sam(monkeypatch: pytest.MonkeyPatch) -> None:
     """A counter without a security module: the simulator with the software SAM taken away."""
-    monkeypatch.setattr(options, "_open_sam", lambda opts, stack: None)
+    monkeypatch.setattr(front_door, "open_sam", lambda sam, stack, **_: None)
 
 
 # --- check --------------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_a_counterfeit_announcing_ssf33_fails_check(monkeypatch: pytest.MonkeyPa
     from tests.test_checks import _fci
 
     fake = with_fci(sample_card(2, keys=KeySet.counterfeit()), _fci(0x02))
-    monkeypatch.setattr(options, "open_reader", lambda **_: SimulatedReader(fake))
+    monkeypatch.setattr(front_door, "open_reader", lambda **_: SimulatedReader(fake))
     r = run("check", "--sim", "--json")
     assert r.exit_code == 1 and json.loads(r.stdout)["genuine"] is False
 

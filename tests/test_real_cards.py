@@ -110,8 +110,8 @@ def test_a_real_card_decodes_as_its_source_shows(path: Path) -> None:
             for i, field_name in enumerate(NATIONAL_FIELDS[:9]):
                 assert ours[i] == line[field_name].rstrip(" "), (field_name, ours, line)
         elif name == "pan":
-            session.channel.reader.reset()  # type: ignore[attr-defined]
-            assert select_bank(session.channel)
+            session.reset()
+            assert select_bank(session)
             assert read_bank_record(session.channel).pan == value
         else:
             assert _decoded(read, name) == expected_value(name, value), name

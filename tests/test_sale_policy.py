@@ -80,12 +80,20 @@ def test_a_sale_on_a_card_with_each_failure_stops_with_the_checks_reason(conditi
         assert b.observe() == PinStatus("enabled", 6)
 
 
-def test_blocked_application_and_card_stop_the_sale() -> None:
-    from apdu.status import ApplicationBlocked
-
-    card = with_state(bench_card(), application_blocked=True)
-    with bench_of(card) as b, pytest.raises(ApplicationBlocked):
-        pharmacy(b.session, ListPinSource([PIN]))
+@pytest.mark.parametrize(
+    ("state", "check"),
+    [({"application_blocked": True}, "application_not_blocked"),
+     ({"card_blocked": True}, "card_not_blocked")],
+)
+def test_blocked_application_and_card_stop_the_sale(state: dict[str, bool], check: str) -> None:
+    """The sale refuses a blocked card with the very check ``sscard check`` fails (issue 11: one
+    read-and-check path), before any PIN is asked."""
+    card = with_state(bench_card(), **state)
+    source = ListPinSource([PIN])
+    with bench_of(card) as b, pytest.raises(CheckFailed) as info:
+        pharmacy(b.session, source)
+    assert [name for name, _ in info.value.failures] == [check]
+    assert info.value.exit_code == 1 and source.remaining == 1
 
 
 def bench_card(**overrides: Any) -> Any:
@@ -236,9 +244,9 @@ def test_cli_changes_the_initial_pin_right_there(tmp_path: Path) -> None:
 
 def test_cli_no_security_module_needs_the_policy_switch(tmp_path: Path, monkeypatch: Any) -> None:
     """A counter without a security module (here: the simulator with the SAM taken away)."""
-    import terminal.cli.options as options
+    import terminal.card as front_door
 
-    monkeypatch.setattr(options, "_open_sam", lambda opts, stack: None)
+    monkeypatch.setattr(front_door, "open_sam", lambda sam, stack, **_: None)
     card = _card(tmp_path, pin=PIN)
     r = run_cli(["pharmacy", "--sim", card, "--pin-stdin"], f"{PIN}\n")
     assert r.exit_code == 1 and "--no-genuine-required" in r.stderr

@@ -1,4 +1,4 @@
-"""Shared options of every card command, and :func:`open_session` (issue 3 §6).
+"""Shared options of every card command, parsed into the front door's call (issue 3 §6, issue 11).
 
 Every command that talks to a card (``read``, ``check``, ``status``, ``pin ...``, ``pharmacy``,
 ``activate``) takes the same options, so a user learns them once::
@@ -13,28 +13,24 @@ Every command that talks to a card (``read``, ``check``, ``status``, ``pin ...``
     --wait SECONDS       wait that long for a card (a spinner on stderr when it is a TTY)
     --read-strategy S    auto (default), by-tag or multi-record (terminal.reading)
 
-Use in a command (the options arrive collapsed into one :class:`CardOptions` argument)::
+This module only parses: the options arrive collapsed into one :class:`CardOptions`, whose
+:meth:`CardOptions.card_kwargs` are exactly the keyword arguments of
+:func:`terminal.open_card` — the front door POS programs call — so the CLI has no card logic of
+its own::
 
     @click.command()
     @card_options
     def status(opts: CardOptions) -> None:
-        with open_session(opts) as session:
-            session.select_ssse()
-            ...
+        with open_card(**opts.card_kwargs()) as card:
+            result = card.status()
 
-:func:`open_session` yields a :class:`terminal.session.CardSession` on a connected card, nothing
-selected yet, inside one reader transaction (lessons-from-peers: hold the transaction across a
-whole workflow so no other process slips in between our SELECT and our VERIFY).  Whatever happens
-(a card error, Ctrl-C), the transaction, the card, the PSAM's reader and the SAM are released.
-
-The security module (card-profile §7, §11), by a table of choices rather than branches:
-``--psam`` / ``--psam-reader`` / ``--keys`` pick one explicitly (at most one of them); otherwise
-``--sim`` gets the software SAM holding the published TEST keys (so a simulated 3.00 card reads
-with no options) and ``--reader`` gets none (a 3.00 card still yields EF05 and the read says that
-EF06 needs a SAM).  Without a security module every command says so on stderr (``sscard: note:
-no security module (SAM): the card's genuineness is unverified``): issue 9, fail closed.
-The terminal never imports the simulator: ``--sim`` is hosted by
-:func:`drivers.open.open_reader`.
+The security module by a table of choices rather than branches: ``--psam FILE`` is
+``sam=Path(FILE)``, ``--psam-reader R`` is ``sam="psam-reader:R"``, ``--keys FILE`` is
+``sam="keys:FILE"`` (at most one of them); otherwise the front door's default: the software SAM
+with the published TEST keys for ``--sim`` (so a simulated 3.00 card reads with no options), none
+for ``--reader`` (a 3.00 card still yields EF05, and every command says on stderr that the card's
+genuineness is unverified: issue 9, fail closed).  A bare ``--sim`` is the built-in sample card;
+``--sim FILE`` is that file, whatever its name (a file named ``sample`` included: issue 11).
 """
 
 from __future__ import annotations
@@ -43,8 +39,7 @@ import functools
 import itertools
 import math
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -52,16 +47,12 @@ from typing import IO, Any, TypeVar
 import click
 
 from apdu.errors import UsageError
-from drivers.base import Reader
-from drivers.channel import CardChannel
-from drivers.open import open_reader
-from terminal.genuine import NO_SAM
 from terminal.reading import READ_STRATEGIES
-from terminal.sam.base import SecurityModule
-from terminal.session import CardSession
 
-#: ``--sim`` given with no file: the built-in sample card.
-SAMPLE = "sample"
+#: What click hands over for ``--sim`` given with no file: the built-in sample card.  A NUL
+#: cannot occur in a command-line argument (argv strings end at one), so no file name given as
+#: ``--sim NAME`` can ever be taken for it (``--sim sample`` reads the file ``sample``).
+SAMPLE = "\x00sample"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,10 +73,48 @@ class CardOptions:
 
     @property
     def sim_target(self) -> bool | Path | None:
-        """What :func:`drivers.open.open_reader` takes as ``sim``: True for the sample card."""
+        """What :func:`terminal.open_card` takes as ``sim``: True for the sample card (a bare
+        ``--sim``), else the card file named, whatever its name."""
         if self.sim is None:
             return None
         return True if self.sim == SAMPLE else Path(self.sim)
+
+    @property
+    def sam_spec(self) -> Any:
+        """What :func:`terminal.open_card` takes as ``sam`` (module docstring): at most one of
+        ``--psam``, ``--psam-reader``, ``--keys``; none given: the front door's default."""
+        chosen = [
+            name for name in ("psam", "psam_reader", "keys") if getattr(self, name) is not None
+        ]
+        if len(chosen) > 1:
+            flags = " and ".join("--" + name.replace("_", "-") for name in chosen)
+            raise UsageError(f"choose one security module, not {flags}")
+        if self.psam is not None:
+            return Path(self.psam)
+        if self.psam_reader is not None:
+            return f"psam-reader:{self.psam_reader}"
+        if self.keys is not None:
+            return f"keys:{self.keys}"
+        from terminal.card import DEFAULT
+
+        return DEFAULT
+
+    def card_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`terminal.open_card` these options stand for.
+
+        Raises :class:`apdu.errors.UsageError` for a bad combination, before anything is opened.
+        """
+        check_target(self)
+        return {
+            "reader": self.reader,
+            "sim": self.sim_target,
+            "sam": self.sam_spec,
+            "wait": self.wait,
+            "trace": self.trace,
+            "read_strategy": self.read_strategy,
+            "notes": note,
+            "on_waiting": Spinner() if self.wait else None,
+        }
 
 
 class Seconds(click.ParamType):
@@ -196,54 +225,16 @@ class Spinner:
             self._shown = False
 
 
-# --- the security module ----------------------------------------------------------------------
+# --- what the card tells the operator ---------------------------------------------------------
 
 
-def _software_sam(opts: CardOptions, stack: ExitStack) -> SecurityModule:
-    from terminal.sam.software import SoftwareSam
-
-    if opts.keys is not None:
-        return SoftwareSam.from_key_file(Path(opts.keys))
-    return SoftwareSam()  # the published TEST keys of card-profile §7.7
+def note(text: str) -> None:
+    """``sscard: note: TEXT`` on stderr (the front door's ``notes``: no security module, the
+    initial-PIN probe's cost)."""
+    click.echo(f"sscard: note: {text}", err=True)
 
 
-def _psam_sam(reader: Reader, opts: CardOptions, stack: ExitStack) -> SecurityModule:
-    from terminal.sam.psam import PsamSam
-
-    stack.enter_context(reader)
-    stack.enter_context(reader.transaction())
-    return PsamSam(CardChannel(reader, tracer=_tracer(opts)))
-
-
-def _open_sam(opts: CardOptions, stack: ExitStack) -> SecurityModule | None:
-    """The SAM the options ask for (module docstring); released by ``stack``."""
-    chosen = [name for name in ("psam", "psam_reader", "keys") if getattr(opts, name) is not None]
-    if len(chosen) > 1:
-        flags = " and ".join("--" + name.replace("_", "-") for name in chosen)
-        raise UsageError(f"choose one security module, not {flags}")
-    sam: SecurityModule | None
-    if opts.psam is not None:
-        sam = _psam_sam(open_reader(sim=Path(opts.psam)), opts, stack)
-    elif opts.psam_reader is not None:
-        sam = _psam_sam(open_reader(reader=opts.psam_reader), opts, stack)
-    elif opts.keys is not None or opts.sim is not None:
-        sam = _software_sam(opts, stack)
-    else:
-        sam = None
-    if sam is not None:
-        stack.callback(sam.close)
-    return sam
-
-
-def _tracer(opts: CardOptions) -> Any:
-    if not opts.trace:
-        return None
-    from drivers.trace import StreamTracer
-
-    return StreamTracer(sys.stderr)
-
-
-# --- the session --------------------------------------------------------------------------------
+# --- the card source ----------------------------------------------------------------------------
 
 
 def check_target(opts: CardOptions) -> None:
@@ -251,33 +242,3 @@ def check_target(opts: CardOptions) -> None:
     if (opts.reader is None) == (opts.sim is None):
         which = "both" if opts.reader is not None else "neither"
         raise UsageError(f"give exactly one of --reader R or --sim [CARD.json] ({which} given)")
-
-
-@contextmanager
-def open_session(opts: CardOptions) -> Iterator[CardSession]:
-    """A :class:`terminal.session.CardSession` on the card the options name (see module docstring).
-
-    Raises :class:`apdu.errors.UsageError` for a bad combination of options and the typed
-    transport errors of :mod:`apdu.errors` (no reader, no card, ...) when the card is not there.
-    """
-    check_target(opts)
-    with ExitStack() as stack:
-        spinner = Spinner()
-        stack.callback(spinner.done)
-        reader = open_reader(
-            reader=opts.reader,
-            sim=opts.sim_target,
-            wait=opts.wait,
-            on_waiting=spinner if opts.wait else None,
-        )
-        stack.enter_context(reader)
-        spinner.done()
-        stack.enter_context(reader.transaction())
-        sam = _open_sam(opts, stack)
-        tracer = _tracer(opts)
-        if tracer is not None and hasattr(tracer, "atr"):
-            tracer.atr(reader.atr)  # the trace then replays (drivers.replay)
-        channel = CardChannel(reader, tracer=tracer)
-        if sam is None:
-            click.echo(f"sscard: note: {NO_SAM}", err=True)
-        yield CardSession(channel, sam=sam, read_strategy=opts.read_strategy)

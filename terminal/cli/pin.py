@@ -26,11 +26,12 @@ from typing import Any, TypeVar
 
 import click
 
+import terminal.pin as pinops
 from apdu import status as sw
 from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from apdu.errors import PolicyError, SSCardError, UsageError
-from terminal import pin as pinops
-from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.card import open_card
+from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable, to_json
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource, PromptPinSource, StdinPinSource
@@ -152,18 +153,6 @@ def _tell(text: str) -> None:
     click.echo(text, err=True)
 
 
-def _birth_date(session: Any, policy: PinPolicy) -> Any:
-    """The holder's birth date, read only when the policy needs it (EF06 tag 0D, §4)."""
-    if not policy.forbid_birth_date:
-        return None
-    from terminal.reading import read_card
-
-    card = read_card(session)
-    if card.holder is None or card.holder.birth_date is None:
-        raise UsageError("--forbid-birth-date needs the holder's birth date; it could not be read")
-    return card.holder.birth_date
-
-
 # --- the commands --------------------------------------------------------------------------------
 
 
@@ -176,8 +165,8 @@ def pin() -> None:
 @card_options
 def status_cmd(opts: CardOptions) -> None:
     """Show the PIN state with the empty VERIFY (uses no try)."""
-    with open_session(opts) as session:
-        st = pinops.status_of(session)
+    with open_card(**opts.card_kwargs()) as card:
+        st = card.pin.status()
     emit(opts, st.to_json(), [describe_status(st)])
 
 
@@ -186,11 +175,11 @@ def status_cmd(opts: CardOptions) -> None:
 @pin_source_option
 def verify_cmd(opts: CardOptions, pin_source: PinSource) -> None:
     """Verify the PIN once (asks: PIN).  Never retried; a blocked PIN is not tried."""
-    with refusals(opts), open_session(opts) as session:
-        st = pinops.status_of(session)
+    with refusals(opts), open_card(**opts.card_kwargs()) as card:
+        st = card.pin.status()
         if st.state == "enabled":
             _tell(describe_status(st))
-        result = pinops.verify(session, pin_source, known_status=st)
+        result = card.pin.verify(pin_source, known_status=st)
     line = (
         "PIN verified"
         if result.verified
@@ -205,27 +194,21 @@ def verify_cmd(opts: CardOptions, pin_source: PinSource) -> None:
 @policy_options
 def change_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> None:
     """Change the PIN (asks: current PIN, new PIN, new PIN again)."""
-    with refusals(opts), open_session(opts) as session:
-        birth = _birth_date(session, policy)
-        st = pinops.status_of(session)
+    with refusals(opts), open_card(**opts.card_kwargs()) as card:
+        birth = card.pin.birth_date_for(policy)
+        st = card.pin.status()
         _tell(describe_status(st))
-        result = pinops.change(
-            session, pin_source, pin_source, policy, birth, known_status=st
-        )
+        result = card.pin.change(pin_source, policy=policy, birth_date=birth, known_status=st)
     emit(opts, result.to_json(), ["PIN changed"])
-
-
-def _after(session: Any) -> PinStatus:
-    return pinops.status_of(session)
 
 
 @pin.command("unblock")
 @card_options
 def unblock_cmd(opts: CardOptions) -> None:
     """Counter staff: reset the try counter, keep the PIN (needs the security module)."""
-    with refusals(opts), open_session(opts) as session:
-        result = pinops.unblock(session)
-        st = _after(session)
+    with refusals(opts), open_card(**opts.card_kwargs()) as card:
+        result = card.pin.unblock()
+        st = card.pin.status()
     data = {**result.to_json(), **st.to_json()}
     emit(opts, data, [f"PIN unblocked: {describe_status(st)}"])
 
@@ -236,15 +219,9 @@ def unblock_cmd(opts: CardOptions) -> None:
 @policy_options
 def reset_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> None:
     """Counter staff: set a new PIN without the old one (asks: new PIN, new PIN again)."""
-    with refusals(opts), open_session(opts) as session:
-        birth = _birth_date(session, policy)
-        if birth is not None:
-            new = pin_source.get(pinops.PROMPT_NEW, confirm=True)
-            policy.check_new(new, None, birth)
-            result = pinops.reset(session, new, policy)
-        else:
-            result = pinops.reset(session, pin_source, policy)
-        st = _after(session)
+    with refusals(opts), open_card(**opts.card_kwargs()) as card:
+        result = card.pin.reset(pin_source, policy=policy)
+        st = card.pin.status()
     data = {**result.to_json(), **st.to_json()}
     emit(opts, data, [f"PIN reset: {describe_status(st)}"])
 

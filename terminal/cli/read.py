@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import click
 
-from apdu.errors import NoCardError, TransportError
-from terminal import pin as pinops
-from terminal.activation import decide
-from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.card import open_card
+from terminal.card import readers as list_readers
+from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import (
     card_table,
     checks_table,
@@ -39,10 +38,6 @@ from terminal.cli.output import (
     status_table,
     table,
 )
-from terminal.inspect import inspect_card
-from terminal.models import national_terminal_number
-from terminal.pinstatus import PinStatus
-from terminal.reading import read_card
 
 FORMATS = ("table", "json", "national")
 
@@ -51,34 +46,17 @@ FORMATS = ("table", "json", "national")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 def readers(as_json: bool) -> None:
     """List the PC/SC readers (index, name, card present)."""
-    from drivers.pcsc import list_readers, wait_for_card
-
-    names = list_readers()
-    rows: list[dict[str, object]] = []
-    presence: list[bool | None] = []
-    for index, name in enumerate(names):
-        try:
-            wait_for_card(name, 0)
-            present: bool | None = True
-        except NoCardError:
-            present = False
-        except TransportError:
-            present = None
-        presence.append(present)
-        rows.append({"index": index, "name": name, "card_present": present})
+    found = list_readers()
     if as_json:
-        echo_json({"readers": rows})
+        echo_json({"readers": [r.to_json() for r in found]})
         return
-    if not rows:
+    if not found:
         click.echo("no PC/SC reader found")
         return
     shown = {True: "card", False: "empty", None: "?"}
     click.echo(
         table(
-            (
-                (str(i), printable(name), shown[p])
-                for i, (name, p) in enumerate(zip(names, presence, strict=True))
-            ),
+            ((str(r.index), printable(r.name), shown[r.card_present]) for r in found),
             ("#", "reader", "slot"),
         )
     )
@@ -100,16 +78,16 @@ def read(
 ) -> None:
     """Read the card's issuer and holder data (card-profile §12)."""
     fmt = fmt or ("json" if opts.json else "table")
-    with open_session(opts) as session:
-        card = read_card(session)
+    with open_card(**opts.card_kwargs()) as card:
+        data = card.read()
         if terminal_number is None:
-            terminal_number = national_terminal_number(session.sam)
+            terminal_number = card.terminal_number()
     if fmt == "json":
-        echo_json(card.to_json())
+        echo_json(data.to_json())
     elif fmt == "national":
-        click.echo(card.national_format(terminal_number, device_number))
+        click.echo(data.national_format(terminal_number, device_number))
     else:
-        click.echo(card_table(card))
+        click.echo(card_table(data))
 
 
 @click.command()
@@ -121,16 +99,12 @@ def check(ctx: click.Context, opts: CardOptions) -> None:
     Exit 1 when a check failed, and when nothing failed but the card's genuineness or the
     holder's data could not be proved (verdict UNVERIFIED).
     """
-    with open_session(opts) as session:
-        found = inspect_card(session, checks=True, status=False)
+    with open_card(**opts.card_kwargs()) as card:
+        found = card.check()
     report = found.checks
     assert report is not None
     if opts.json:
-        out = report.to_json()
-        out["genuine"] = found.genuine
-        out["card"] = found.card.to_json() if found.card is not None else None
-        out["apdus"] = found.apdus
-        echo_json(out)
+        echo_json(found.check_json())
     else:
         if found.card is not None:
             click.echo(card_table(found.card))
@@ -151,33 +125,9 @@ def check(ctx: click.Context, opts: CardOptions) -> None:
 )
 def status(opts: CardOptions, probe: bool) -> None:
     """Is the card activated?  Genuineness, PIN state, blocks, expiry and bank application."""
-    with open_session(opts) as session:
-        found = inspect_card(session, checks=False, status=True)
-        result = found.status
-        assert result is not None
-        apdus = found.apdus
-        if probe and found.card is not None and found.pin is not None:
-            tries = found.pin.tries_left or 0
-            if found.pin.state == "enabled" and tries >= pinops.PROBE_MIN_TRIES:
-                click.echo(f"sscard: note: {pinops.PROBE_CAVEAT}", err=True)
-            before = session.channel.apdu_count
-            if found.bank_application is not None:
-                session.select_ssse()  # the bank step left the SSSE (§9)
-            probed = pinops.probe_initial_pin(session, known_status=found.pin)
-            apdus += session.channel.apdu_count - before
-            pin_after = (
-                PinStatus("enabled", probed.tries_left) if found.pin.state == "enabled"
-                else found.pin
-            )
-            result = decide(
-                found.card, pin_after,
-                application_blocked=found.application_blocked,
-                card_blocked=found.card_blocked,
-                bank_application=found.bank_application,
-                genuine=found.genuine,
-                genuine_detail=found.genuine_detail,
-                initial_pin=probed.initial_pin,
-            )
+    with open_card(**opts.card_kwargs()) as card:
+        result = card.status(probe_initial_pin=probe)
+        apdus = card.apdus
     if opts.json:
         echo_json({**result.to_json(), "apdus": apdus})
     else:

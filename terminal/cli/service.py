@@ -34,6 +34,7 @@ import click
 
 from apdu.errors import SSCardError, UsageError
 from apdu.text import printable
+from terminal.cli.options import SAMPLE as BARE_SIM
 from terminal.service.config import (
     SAMPLE,
     ServiceConfig,
@@ -60,6 +61,15 @@ def _socket_choice(option: str | None, config: ServiceConfig | None) -> Path | N
         return Path(config.service.socket).expanduser()
     env = os.environ.get(ENV_SOCKET)
     return Path(env) if env else None
+
+
+def sim_value(sim: str) -> str:
+    """What a ``--sim`` on the command line means in the configuration's ``reader.sim``: a bare
+    ``--sim`` is the built-in card (the configuration's keyword ``"sample"``); a value is a card
+    file whatever its name — ``--sim sample`` is the file ``./sample`` (issue 11)."""
+    if sim == BARE_SIM:
+        return SAMPLE
+    return f"./{sim}" if sim == SAMPLE else sim
 
 
 def _sim_config(
@@ -186,7 +196,7 @@ def _start_bridge(config: ServiceConfig, base: Path | None, service: Any) -> Any
 @click.group(invoke_without_command=True)
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="The TOML configuration (default ~/.config/sscard/service.toml).")
-@click.option("--sim", "sim", metavar="[CARD.json]", is_flag=False, flag_value=SAMPLE,
+@click.option("--sim", "sim", metavar="[CARD.json]", is_flag=False, flag_value=BARE_SIM,
               default=None, help="A simulated card in-process instead of a configuration file.")
 @click.option("--psam", metavar="PSAM.json", default=None,
               help="With --sim: a simulated PSAM (without it: the software TEST module).")
@@ -217,7 +227,7 @@ def service(ctx: click.Context, config_file: str | None, sim: str | None, psam: 
     if sim is not None:
         if config_file is not None:
             raise UsageError("give --sim or --config, not both")
-        config = _sim_config(sim, psam, keys, pinentry)
+        config = _sim_config(sim_value(sim), psam, keys, pinentry)
         base = Path.cwd()
     else:
         if psam is not None or keys is not None:

@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 import click
 
 from apdu.errors import SSCardError
+from terminal.card import open_card
 from terminal.checks import CHECKS
-from terminal.cli.options import CardOptions, card_options, open_session
+from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable
 from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
 from terminal.pinpolicy import PinPolicy
@@ -124,14 +125,11 @@ def pharmacy(
     """
     from dataclasses import replace
 
-    from terminal.workflows.pharmacy import pharmacy as run
-
     if accept_initial_pin:
         sale_policy = replace(sale_policy, refuse_initial_pin=False)
-    with refusals(opts), open_session(opts) as session:
-        result = run(
-            session, pin_source, policy=sale_policy, change_initial_pin=change_initial_pin,
-            pin_policy=policy,
+    with refusals(opts), open_card(**opts.card_kwargs(), policy=sale_policy) as card:
+        result = card.pharmacy(
+            pin_source, change_initial_pin=change_initial_pin, pin_policy=policy
         )
     pin_text = {"verified": "verified", "not_enabled": "not enabled (nothing to verify)"}
     rows: list[tuple[str, object]] = [
@@ -148,12 +146,6 @@ def pharmacy(
     ]
     lines = _table(rows) + [f"warning: {printable(w)}" for w in result.warnings]
     emit(opts, result.to_json(), lines)
-
-
-def _pin_key(path: str | None, fmt: int) -> Any:
-    from terminal.pinblock import PinKey
-
-    return PinKey.from_file(path, fmt) if path else PinKey.test(fmt)
 
 
 @click.command("activate")
@@ -194,24 +186,15 @@ def activate(
     Asks, in this order: new bank PIN, again; current social security PIN; new social security
     PIN, again.
     """
-    from terminal.bankhost import LoopbackBankHost
-    from terminal.workflows.activation import activate as run
-
-    number = int(fmt)
-    key = _pin_key(bank_key, number)
-    host = LoopbackBankHost(keys={number: key})
     try:
-        with refusals(opts), open_session(opts) as session:
-            result = run(
-                session,
+        with refusals(opts), open_card(**opts.card_kwargs(), policy=sale_policy) as card:
+            result = card.activate(
                 clerk_name=clerk_name,
                 clerk_id_number=clerk_id_number,
                 pin_source=pin_source,
-                bank_host=host,
-                policy=policy,
-                pin_key=key,
-                fmt=number,
-                sale_policy=sale_policy,
+                pin_key=bank_key,  # None: the built-in TEST key; the LOOPBACK TEST host
+                fmt=int(fmt),
+                pin_policy=policy,
                 bank_gpo=bank_gpo,
             )
     except SSCardError as exc:

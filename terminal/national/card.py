@@ -1,11 +1,11 @@
 """THE card adapter of the national facade and the service: every card access goes through here.
 
 Nothing else in :mod:`terminal.national` or :mod:`terminal.service` touches a reader, a channel, a
-session or a security module.  Today this module is written on the existing APIs
-(:func:`drivers.open.open_reader`, :class:`drivers.channel.CardChannel`,
-:class:`terminal.session.CardSession`, :func:`terminal.reading.read_card`, :mod:`terminal.pin`,
-:mod:`terminal.sam`); the front-door change (issue 11, ``terminal.open_card``) replaces its inside
-and keeps this interface:
+session or a security module.  Its card access is the front door's (issue 11): each open card is
+a :class:`terminal.card.Card` on a :class:`terminal.session.CardSession`, which owns the card's
+state (the selected DF, the keys authenticated there, the PIN verified) — so a VERIFY after a
+DF's external authentication keeps it, an HSM step continues the session it began without a
+second SELECT, and no SELECT is sent for the DF the card is in.  Its interface:
 
 =============================================  =====================================================
 :class:`CardSource` (built once per service)   what the configuration names: the contact reader
@@ -59,18 +59,17 @@ from apdu.errors import (
     TransportError,
     UsageError,
 )
-from apdu.names import DF_AIDS, SFI_EF05
+from apdu.names import SFI_EF05
 from apdu.tlv import simple_encode, simple_record
 from drivers.base import Reader
 from drivers.channel import CardChannel
 from drivers.open import open_reader
-from terminal import pin as pinops
+from terminal.card import Card
 from terminal.models import CardRead, generation_of, national_terminal_number
 from terminal.national.codes import READER_CONNECTION, NationalError, SamFailure
 from terminal.national.files import KeyRef
 from terminal.pinpolicy import PinPolicy
 from terminal.pinstatus import PinStatus
-from terminal.reading import read_card
 from terminal.sam.base import SecurityModule
 from terminal.session import CardSession, SsseInfo
 
@@ -233,43 +232,22 @@ class _MissingSam(_NoSam):
 
 
 class _Session(CardSession):
-    """A session that remembers why an authentication failed and what is already authenticated.
-
-    ``keep_selection``: SELECT SSSE is not repeated (an HSM step continuing Step1's session, where
-    a challenge or an authentication must survive).  ``authenticated``: KIDs already passed in the
-    current DF, whose external authentication is then not repeated.
-    """
+    """The front door's session, remembering why an external authentication failed: the facade
+    answers the security module's failure (-2201/-2202/-2203/-24) rather than "EF06 not read"."""
 
     def __init__(self, channel: CardChannel, sam: SecurityModule | None) -> None:
         super().__init__(channel, sam=sam)
-        self.keep_selection = False
-        self.authenticated: set[int] = set()
         self.auth_error: SSCardError | None = None
 
-    def select_ssse(self) -> SsseInfo:
-        if self.keep_selection and self.ssse is not None:
-            return self.ssse
-        self.authenticated.clear()
-        return super().select_ssse()
-
     def external_auth(self, key_name: str, kid: int) -> None:
-        if kid in self.authenticated:
-            return
         try:
             super().external_auth(key_name, kid)
         except SSCardError as exc:
             self.auth_error = exc
             raise
-        self.authenticated.add(kid)
 
 
 # --- one open card --------------------------------------------------------------------------
-
-
-@dataclass
-class _Position:
-    app: str | None = None
-    ef: int | None = None  # the EF selected by FID (files without an SFI)
 
 
 class OpenCard:
@@ -279,14 +257,15 @@ class OpenCard:
         self._source = source
         self._reader = reader
         self._stack = stack
-        self.channel = CardChannel(reader)
         try:
             sam: SecurityModule | None = source._security_module()
         except SamFailure as failure:  # reported when (and only if) the module is needed
             sam = _MissingSam(failure)
-        self.session = _Session(self.channel, sam)
+        self.session = _Session(CardChannel(reader), sam)
+        #: the front door's card: every command below goes through it or its session.
+        self.card = Card(self.session)
+        self.channel = self.card.channel
         self._identity: Identity | None = None
-        self._pos = _Position()
         self.closed = False
 
     # -- life ---------------------------------------------------------------------------------
@@ -340,18 +319,14 @@ class OpenCard:
         return self._identity
 
     def _select_ssse(self) -> SsseInfo:
-        if self._pos.app != "SSSE" or self.session.ssse is None:
-            info = self.session.select_ssse()
-            self._pos = _Position("SSSE")
-            return info
-        return self.session.ssse
+        """The SSSE, selected unless the session knows it is (its FCI either way)."""
+        return self.session.select_ssse()
 
     # -- the basic read -----------------------------------------------------------------------
 
     def read_basic(self) -> CardRead:
         """§12 with the security module (EF06 of a 3.00 card after RKSSSE); raises on failure."""
-        card = read_card(self.session)
-        self._pos = _Position("SSSE")
+        card = self.card.read()
         if card.ef06_access not in ("free", "authenticated"):
             missing = SamFailure("absent", "no security module", key="RKSSSE")
             raise self.session.auth_error or missing
@@ -367,13 +342,11 @@ class OpenCard:
         return card
 
     def read_basic_after_hsm(self) -> CardRead:
-        """§12 continuing this session: SSSE stays selected, RKSSSE already authenticated."""
-        self.session.keep_selection = True
+        """§12 continuing this session: the session knows the SSSE is selected and RKSSSE
+        authenticated (the HSM's cryptogram, :meth:`external_auth_answer`), so neither is sent
+        again; with no local module, nothing else could authenticate."""
         self.session.sam = _NoSam()
-        try:
-            return self.read_basic()
-        finally:
-            self.session.keep_selection = False
+        return self.read_basic()
 
     def genuine(self) -> bool:
         """§7.5 through the security module (the card id must be known: :meth:`identity`)."""
@@ -386,57 +359,47 @@ class OpenCard:
         return self.channel.send(commands.internal_authenticate(r1, r2, kid=0x00))
 
     def challenge(self) -> bytes:
-        data = self.channel.send(commands.get_challenge(8))
-        if len(data) != 8:
-            raise DataFormatError(f"GET CHALLENGE returned {len(data)} bytes, asked for 8")
-        return data
+        return self.session.challenge()
 
     def external_auth(self, key: KeyRef) -> None:
         """§7.4 through the security module, in the current DF (the card's identity, which the
         diversification needs, is read first if it is not known yet)."""
         if self._identity is None:
-            app = self._pos.app
+            app = self.session.selected
             self.identity()
             if app is not None and app != "SSSE":
                 self.select_app(app)
-        self.session.external_auth(key.name, key.kid)
+        self.session.external_auth(key.name, key.kid)  # nothing sent when it holds (§2)
 
     def external_auth_answer(self, key: KeyRef, cryptogram: bytes, d: bytes) -> None:
         """EXTERNAL AUTHENTICATE with an HSM's cryptogram; it must follow :meth:`challenge`."""
         self.channel.send(commands.external_authenticate(key.kid, cryptogram, d))
-        self.session.authenticated.add(key.kid)
+        self.session.authenticated_with(key.kid)
 
     # -- the PIN ------------------------------------------------------------------------------
 
-    def _pin_domain(self) -> None:
-        """The PIN lives in the SSSE and counts in its DFs (§2): select the SSSE only when
-        nothing is selected yet, so that a DF's passed authentication survives a VERIFY."""
-        if self._pos.app is None or self.session.ssse is None:
-            self._select_ssse()
-
     def pin_status(self) -> PinStatus:
-        self._pin_domain()
-        return pinops.status_of(self.session)
+        """The empty VERIFY in the PIN's domain: the SSSE is selected only when the card is
+        outside it, so a DF's passed authentication survives (§2)."""
+        return self.card.pin.status()
 
     def verify_pin(self, pin: bytearray, known: PinStatus) -> None:
         """One VERIFY (the caller asked the status first); the PIN buffer is wiped."""
-        self._pin_domain()
-        pinops.verify(self.session, pin, known_status=known)
+        self.card.pin.verify(pin, known_status=known)
 
     def change_pin(self, old: bytearray, new: bytearray, known: PinStatus) -> None:
-        self._pin_domain()
-        pinops.change(self.session, old, new, _CARD_ONLY, known_status=known)
+        self.card.pin.change(old, new, policy=_CARD_ONLY, known_status=known)
 
     def reset_pin(self, new: bytearray) -> None:
         """PIN RESET through the security module (§7.6)."""
         self.identity()
         self._require_sam()
-        pinops.reset(self.session, new)
+        self.card.pin.reset(new)
 
     def unblock_pin(self) -> None:
         self.identity()
         self._require_sam()
-        pinops.unblock(self.session)
+        self.card.pin.unblock()
 
     def _require_sam(self) -> None:
         if self.session.sam is None:
@@ -444,6 +407,7 @@ class OpenCard:
 
     def pin_command(self, p2: int, data: bytes, mac: bytes) -> None:
         """``84 24 00 P2`` with data and MAC from an HSM; must follow :meth:`challenge`."""
+        self.session.pin_changed()
         if p2 == commands.P2_RESET:
             self.channel.send(commands.pin_reset(data, mac))
         else:
@@ -452,30 +416,16 @@ class OpenCard:
     # -- files by address ---------------------------------------------------------------------
 
     def select_app(self, app: str) -> None:
-        """SSSE by name; DF01-DF04 by AID; another DF by FID under the SSSE.  No-op when current."""
-        if app == "SSSE":
-            self._select_ssse()
-            return
-        if self._pos.app == app:
-            return
-        if self._pos.app != "SSSE":
-            self._select_ssse()
-        aid = DF_AIDS.get(app)
-        if aid is not None:
-            self.channel.send(commands.select_by_name(aid))
-        else:
-            self.channel.send(commands.select_df(int(app[2:], 16) | 0xDF00))
-        self._pos = _Position(app)
-        self.session.authenticated.clear()
+        """SSSE by name; DF01-DF04, DF07 by AID; another DF by FID under the SSSE
+        (:class:`terminal.session.Place`).  No APDU when it is the selected DF."""
+        self.session.enter(app)
 
     def _sfi(self, ef: int) -> int | None:
-        """The SFI to address ``ef`` with, or None after selecting it by FID."""
+        """The SFI to address ``ef`` with, or None after selecting it by FID (once)."""
         low = ef & 0xFF
         if 1 <= low <= 30:
             return low
-        if self._pos.ef != ef:
-            self.channel.send(commands.select_ef(ef))
-            self._pos.ef = ef
+        self.session.select_ef(ef)
         return None
 
     def read_item(

@@ -7,9 +7,11 @@
   security PIN.
 
 Both take a :class:`terminal.session.CardSession` the caller opened (and releases, whatever
-happens: e.g. ``with open_session(opts) as session``) and a :class:`terminal.pinsource.PinSource`.
-Both refuse with typed errors (:class:`WorkflowRefused` and the card's own status errors); none
-retries a PIN.
+happens) and a :class:`terminal.pinsource.PinSource`; from the front door they are
+``card.pharmacy(...)`` and ``card.activate(...)`` (``with terminal.open_card(...) as card``).
+Both start with the one read-and-check (:func:`terminal.inspect.read_checked`), so a card fails
+the same checks here as in ``sscard check``.  Both refuse with typed errors
+(:class:`WorkflowRefused` and the card's own status errors); none retries a PIN.
 """
 
 from __future__ import annotations

@@ -37,19 +37,18 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+import terminal.pin as pinops
 from apdu.errors import SSCardError
-from terminal import pin as pinops
 from terminal.activation import ActivationStatus, activation_status
-from terminal.bank import mask_pan, read_bank_record, read_bank_record_via_gpo, select_bank
+from terminal.bank import bank_record, mask_pan, select_bank
 from terminal.bankhost import BankHost, BankHostResult
+from terminal.inspect import read_checked
 from terminal.pinblock import PinKey, encrypt_pin_block
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinSource, wipe
-from terminal.pinstatus import pin_status
 from terminal.policy import SalePolicy
 from terminal.session import CardSession
 from terminal.workflows import WorkflowRefused
-from terminal.workflows.pharmacy import read_checked
 
 PROMPT_BANK_PIN = "new bank PIN"
 
@@ -151,12 +150,11 @@ def activate(
     # 2. the holder is the person in front of the clerk
     holder = checked.holder
     match_holder(holder.name, holder.ssn, clerk_name, clerk_id_number)
-    # 3. the bank application and its PAN
-    if not select_bank(channel):
+    # 3. the bank application and its PAN (the session knows the SSSE is left, §9: the PIN
+    #    change below selects it again by itself)
+    if not select_bank(session):
         raise WorkflowRefused("this card has no bank application to activate")
-    record = read_bank_record_via_gpo(channel) if bank_gpo else read_bank_record(channel)
-    # the bank selection left the SSSE (§9): back to it at once, whatever happens next
-    session.select_ssse()
+    record = bank_record(session, gpo=bank_gpo)
     # 4. the new bank PIN, as a PIN block, to the bank host
     bank_pin = pin_source.get(PROMPT_BANK_PIN, confirm=True)
     try:
@@ -184,7 +182,7 @@ def activate(
         )
         raise
     # 6. the card now reads as activated
-    after = pin_status(channel)
+    after = pinops.status_of(session)
     final = activation_status(
         session, card, after, bank_application=True, today=today,
         genuine=checked.genuine, genuine_detail=checked.genuine_detail,

@@ -44,22 +44,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from apdu import codec, commands, status
+import terminal.pin as pinops
+from apdu import codec, commands
 from apdu.elements import DF04_EF05
 from apdu.errors import DataFormatError, ResponseFormatError, TlvError
-from apdu.names import DF_AIDS, SFI_EF05
+from apdu.names import SFI_EF05
 from apdu.tlv import simple_record
-from terminal import pin as pinops
-from terminal.checks import CheckReport, run_checks
-from terminal.genuine import prove_genuine
-from terminal.models import CardRead, HolderData
+from terminal.inspect import CheckedCard, read_checked
 from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
 from terminal.pinsource import PinSource, wipe
-from terminal.pinstatus import PinStatus, pin_status
 from terminal.policy import INITIAL_PIN_CODE, INITIAL_PIN_TEXT, SalePolicy
-from terminal.reading import read_card
 from terminal.session import CardSession
-from terminal.workflows import CheckFailed, WorkflowRefused
+from terminal.workflows import WorkflowRefused
 
 #: DF04 EF05 tag 84: the medical insurance area code (§4 [one source: V2 table 9]).
 AREA_CODE = DF04_EF05[0]
@@ -116,71 +112,15 @@ class PharmacyResult:
         }
 
 
-@dataclass(frozen=True)
-class CheckedCard:
-    """What both workflows start from: the card read, its PIN state, genuineness, warnings."""
-
-    card: CardRead
-    holder: HolderData
-    pin: PinStatus
-    genuine: bool | None
-    warnings: list[str]
-    notes: list[str] = field(default_factory=list)
-    genuine_detail: str = ""
-    report: CheckReport | None = None
-
-
-def check_card(
-    session: CardSession,
-    card: CardRead,
-    *,
-    today: dt.date | None,
-    pin: PinStatus,
-    policy: SalePolicy | None = None,
-) -> CheckedCard:
-    """Prove the card genuine (INTERNAL AUTHENTICATE, §7.5, when a security module is present:
-    1 APDU), run the card checks (they send nothing) and apply the sale policy: raise
-    :class:`CheckFailed` with every reason that stops the sale."""
-    policy = policy or SalePolicy()
-    judged = prove_genuine(session)
-    report = run_checks(
-        session, card, today=today, genuine=judged.proved, pin=pin, genuine_detail=judged.detail
-    )
-    decision = policy.decide(report)
-    if decision.stops:
-        raise CheckFailed(list(decision.stops))
-    assert card.holder is not None
-    return CheckedCard(
-        card, card.holder, pin, judged.proved, list(decision.warnings), list(decision.notes),
-        judged.detail, report,
-    )
-
-
-def read_checked(
-    session: CardSession, *, today: dt.date | None, policy: SalePolicy | None = None
-) -> CheckedCard:
-    """Read (§12), require the holder's data, ask the PIN state (no try used) and run the checks.
-
-    The first steps of every workflow, in the fewest APDUs: the read, one empty VERIFY and, with
-    a security module, one INTERNAL AUTHENTICATE.  Raises :class:`WorkflowRefused` when EF06
-    could not be read and :class:`CheckFailed` when the policy stops the sale.
-    """
-    card = read_card(session)
-    if card.holder is None:
-        raise WorkflowRefused(
-            "the holder's data (EF06) could not be read: "
-            + ("; ".join(card.notes) or "no security module")
-        )
-    st = pin_status(session.channel)
-    return check_card(session, card, today=today, pin=st, policy=policy)
-
-
 def read_area_code(session: CardSession) -> str:
-    """SELECT DF04 by AID, then READ RECORD tag 84 through SFI 5 with the exact Le (2 APDUs)."""
-    channel = session.channel
-    resp = channel.transmit(commands.select_by_name(DF_AIDS["DF04"]))
-    status.check(resp.sw, commands.INS_SELECT)
-    data = channel.send(
+    """The medical insurance area code (DF04 EF05 tag 84, §2, §4): DF04 entered (SELECT by AID
+    unless it is selected already), then READ RECORD tag 84 through SFI 5 with the exact Le.
+
+    2 APDUs from elsewhere, 1 in DF04.  The record needs the PIN (or RK1DF04): without it the
+    card answers ``6982`` (:class:`apdu.status.SecurityStatusNotSatisfied`).
+    """
+    session.enter("DF04")
+    data = session.channel.send(
         commands.read_record(AREA_CODE.tag, by_tag=True, sfi=SFI_EF05, le=AREA_CODE.le)
     )
     try:
