@@ -2,10 +2,10 @@
 
 One :class:`CardWork` per WebSocket connection.  Each method opens the card through the service's
 card source (:class:`terminal.national.card.CardSource`: the reader's lock, one PC/SC transaction,
-one operation at a time per reader), does one high-level operation with today's terminal APIs
-(:func:`terminal.inspect.inspect_card`, :mod:`terminal.pin`, :mod:`terminal.workflows`), closes
-the card, and returns a JSON-ready dict.  When the front door (``terminal.open_card``, issue 11
-part B) lands, the inside of this module moves onto it and its interface stays.
+one operation at a time per reader), does one high-level operation through the front door's
+:class:`terminal.card.Card` on that card's session — the very calls ``sscard read``, ``check``,
+``status``, ``pin`` and ``pharmacy`` make, so a card reads and fails the same way through the
+bridge as at the command line — closes the card, and returns a JSON-ready dict.
 
 PIN entry never involves the page: the reader's PIN pad when it has one (PC/SC part 10,
 :mod:`drivers.pinpad`) and the configuration allows it, else the service's local ``pinentry``
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import terminal.pin as pinops
 from apdu import commands
 from apdu import status as sw
 from apdu.errors import (
@@ -45,9 +46,7 @@ from apdu.errors import (
 )
 from apdu.images import PHOTO_MAX, ImageAbsent, ImageFormatError, check_image
 from drivers.pinpad import PinPad, probe
-from terminal import pin as pinops
-from terminal.bank import mask_pan, read_bank_record, select_bank
-from terminal.inspect import inspect_card
+from terminal.inspect import read_checked
 from terminal.national.card import CardSource, OpenCard
 from terminal.national.codes import NationalError, SamFailure
 from terminal.national.facade import NationalConfig
@@ -63,13 +62,7 @@ from terminal.pinsource import wipe
 from terminal.pinstatus import PinStatus
 from terminal.workflows import CheckFailed, WorkflowRefused
 from terminal.workflows.activation import HolderMismatch, match_holder
-from terminal.workflows.pharmacy import (
-    INITIAL_PIN_MESSAGE,
-    InitialPinRefused,
-    pharmacy,
-    read_area_code,
-    read_checked,
-)
+from terminal.workflows.pharmacy import INITIAL_PIN_MESSAGE, InitialPinRefused
 
 #: EF08's file id (application-files.md §3) in the form the card adapter takes.
 PHOTO_EF = 0xEF08
@@ -271,8 +264,8 @@ class CardWork:
             pins.close()
 
     def _verify(self, card: OpenCard, operation: str, known: PinStatus) -> dict[str, Any]:
-        """One VERIFY with the PIN typed on the pad or the local prompt (status already known)."""
-        session = card.session
+        """One VERIFY with the PIN typed on the pad or the local prompt (status already known),
+        through the front door's PIN (:class:`terminal.card.CardPin`)."""
         _refuse_blocked(known)
         if known.state == "not_enabled":
             return {"result": "not_enabled", "tries_left": None, "entry": None}
@@ -285,32 +278,30 @@ class CardWork:
         try:
             if self.config.policy.refuse_initial_pin and same_pin(entry, INITIAL_PIN):
                 raise InitialPinRefused(INITIAL_PIN_MESSAGE)
-            result = pinops.verify(session, entry, known_status=known)
+            result = card.card.pin.verify(entry, known_status=known)
         finally:
             wipe(entry)
         return {"result": result.outcome, "tries_left": result.tries_left, "entry": "prompt"}
 
-    def _change(self, card: OpenCard, operation: str, known: PinStatus,
-                birth_date: Any = None) -> dict[str, Any]:
+    def _pin_policy(self) -> PinPolicy:
+        return PinPolicy(length=self.config.pin_length, forbid_trivial=self.config.forbid_trivial)
+
+    def _change(self, card: OpenCard, operation: str, known: PinStatus) -> dict[str, Any]:
+        """CHANGE PIN: current PIN, then the new one twice, on the pad or the local prompt."""
         _refuse_blocked(known)
         pad = self._pad(card)
         if pad is not None:
             pad.change()
             return {"result": "changed", "entry": "pad"}
-        policy = PinPolicy(length=self.config.pin_length,
-                           forbid_trivial=self.config.forbid_trivial)
         with self._pins(operation) as pins:
-            pinops.change(card.session, pins, pins, policy, birth_date, known_status=known)
+            card.card.pin.change(pins, policy=self._pin_policy(), known_status=known)
         return {"result": "changed", "entry": "prompt"}
 
-    # -- reading ------------------------------------------------------------------------------
+    # -- reading (the CLI's calls: sscard read / check / status) ---------------------------------
 
     def read(self, contactless: bool, photo: bool = False) -> dict[str, Any]:
         with self._card(contactless) as card:
-            found = inspect_card(card.session, checks=False, status=False, bank=False)
-            if found.card is None:
-                raise WorkError("card_blocked", "; ".join(found.notes) or "the card is blocked")
-            out: dict[str, Any] = {"card": found.card.to_json()}
+            out: dict[str, Any] = {"card": card.card.read().to_json()}
             if photo:
                 out.update(self._photo(card))
             out["apdus"] = card.apdus
@@ -331,55 +322,48 @@ class CardWork:
         return {"photo": url, "photo_size": [info.width, info.height]}
 
     def check(self, contactless: bool) -> dict[str, Any]:
+        """``sscard check --json``'s answer (the one read-and-check, every check)."""
         with self._card(contactless) as card:
-            found = inspect_card(card.session, checks=True, status=False)
-        report = found.checks
-        assert report is not None
-        out = report.to_json()
-        out["genuine"] = found.genuine
-        out["card"] = found.card.to_json() if found.card is not None else None
-        out["apdus"] = found.apdus
-        return out
+            return card.card.check().check_json()
 
     def status(self, contactless: bool) -> dict[str, Any]:
+        """``sscard status --json``'s answer (never the initial-PIN probe: it costs a try)."""
         with self._card(contactless) as card:
-            found = inspect_card(card.session, checks=False, status=True)
-        assert found.status is not None
-        return {**found.status.to_json(), "apdus": found.apdus}
+            return {**card.card.status().to_json(), "apdus": card.apdus}
 
     def pin_status(self, contactless: bool) -> dict[str, Any]:
         with self._card(contactless) as card:
-            st = card.pin_status()
+            st = card.card.pin.status()
         return {"state": st.state, "tries_left": st.tries_left}
 
     # -- PIN ----------------------------------------------------------------------------------
 
     def pin_verify(self, contactless: bool) -> dict[str, Any]:
         with self._card(contactless) as card:
-            return self._verify(card, "pin_verify", card.pin_status())
+            return self._verify(card, "pin_verify", card.card.pin.status())
 
     def pin_change(self, contactless: bool) -> dict[str, Any]:
         with self._card(contactless) as card:
-            return self._change(card, "pin_change", card.pin_status())
+            return self._change(card, "pin_change", card.card.pin.status())
 
     # -- workflows ----------------------------------------------------------------------------
 
     def pharmacy(self, contactless: bool, change_initial: bool = False) -> dict[str, Any]:
+        """The sale: the front door's :meth:`terminal.card.Card.pharmacy` with the PIN typed on
+        the local prompt; on a PIN pad the same steps (the one read-and-check with the sale
+        policy, ONE VERIFY on the pad, the area code)."""
         with self._card(contactless) as card:
-            session = card.session
-            policy = self.config.policy
             pad = self._pad(card)
             if pad is None:
                 with self._pins("pharmacy") as pins:
-                    result = pharmacy(session, pins, policy=policy,
-                                      change_initial_pin=change_initial,
-                                      pin_policy=PinPolicy(length=self.config.pin_length,
-                                                           forbid_trivial=self.config.forbid_trivial))
+                    result = card.card.pharmacy(
+                        pins, policy=self.config.policy, change_initial_pin=change_initial,
+                        pin_policy=self._pin_policy())
                 return {**result.to_json(), "entry": "prompt"}
             start = card.apdus
-            checked = read_checked(session, today=None, policy=policy)
+            checked = read_checked(card.session, policy=self.config.policy)
             verified = self._verify(card, "pharmacy", checked.pin)
-            area = read_area_code(session)
+            area = card.card.area_code()
             h = checked.holder
             return {
                 "name": h.name, "ssn": h.ssn, "sex": h.sex,
@@ -391,11 +375,12 @@ class CardWork:
             }
 
     def activation_check(self, contactless: bool, name: str, id_number: str) -> dict[str, Any]:
-        """Step 1: read and check (the sale policy decides), then the holder is who the clerk
-        identified; the card's id is kept so that the later steps refuse another card."""
+        """Step 1: the activation workflow's first two steps (the one read-and-check with the
+        sale policy, then the holder is who the clerk identified); the card's id is kept so
+        that the later steps refuse another card."""
         self._activation_card = None
         with self._card(contactless) as card:
-            checked = read_checked(card.session, today=None, policy=self.config.policy)
+            checked = read_checked(card.session, policy=self.config.policy)
             h = checked.holder
             match_holder(h.name, h.ssn, name, id_number)
             self._activation_card = checked.card.issuer.card_id
@@ -415,22 +400,19 @@ class CardWork:
     def activation_bank(self, contactless: bool) -> dict[str, Any]:
         with self._card(contactless) as card:
             self._same_card(card)
-            if not select_bank(card.channel):
+            if not card.card.has_bank():
                 return {"bank_application": False, "masked_pan": None}
-            record = read_bank_record(card.channel)
-            return {"bank_application": True, "masked_pan": mask_pan(record.pan)}
+            return {"bank_application": True, "masked_pan": card.card.bank().masked_pan}
 
     def activation_change_pin(self, contactless: bool) -> dict[str, Any]:
         with self._card(contactless) as card:
             self._same_card(card)
-            return self._change(card, "activation_change_pin", card.pin_status())
+            return self._change(card, "activation_change_pin", card.card.pin.status())
 
     def activation_status(self, contactless: bool) -> dict[str, Any]:
         with self._card(contactless) as card:
             self._same_card(card)
-            found = inspect_card(card.session, checks=False, status=True)
-        assert found.status is not None
-        return {**found.status.to_json(), "apdus": found.apdus}
+            return {**card.card.status().to_json(), "apdus": card.apdus}
 
     # -- dispatch -----------------------------------------------------------------------------
 
