@@ -326,21 +326,23 @@ class Bridge:
                          ) -> Response | None:
         sock = connection.transport.get_extra_info("socket")
         uid = peer_uid(sock) if sock is not None else None
+        what = _shown_request(request)
         if uid != os.geteuid():
             return self._refused(connection, 403, f"a client of uid {uid} (not this user's)",
-                                 "user")
+                                 "user", what)
         decision = admit(request.method, request.path, request.headers.get_all, port=self.port,
                          origins=self.settings.origins, demo=self.settings.demo)
         if decision.kind == "refused":
-            return self._refused(connection, decision.status, decision.reason, decision.check)
+            return self._refused(connection, decision.status, decision.reason, decision.check,
+                                 what)
         if decision.kind == "page":
             return self._page(decision.file)
         return None
 
     def _refused(self, connection: ServerConnection, status: int, reason: str,
-                 kind: str) -> Response:
+                 kind: str, what: str) -> Response:
         self.stats.refused[kind] += 1
-        self._note("bridge refused status=%d reason=%s", (status, reason))
+        self._note("bridge refused status=%d reason=%s request=%s", (status, reason, what))
         return connection.respond(status, reason + "\n")
 
     def _page(self, name: str) -> Response:
@@ -569,6 +571,14 @@ class Bridge:
         for conn in list(self._conns):
             if conn.subscribed and self._paired(conn.origin):
                 asyncio.ensure_future(self._send(conn, event))
+
+
+def _shown_request(request: Request) -> str:
+    """``websocket PATH`` or ``http PATH`` for a log line (bounded, printable)."""
+    upgrade = any(v.strip().lower() == "websocket" for h in request.headers.get_all("Upgrade")
+                  for v in h.split(","))
+    path = "".join(c if c.isprintable() and c != " " else "?" for c in request.path[:80])
+    return f"{'websocket' if upgrade else 'http'} {path}"
 
 
 def _shown_type(obj: Any) -> str:
