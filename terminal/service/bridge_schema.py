@@ -67,7 +67,8 @@ PHOTO = Field("photo", "bool", doc="also read the EF08 photo (a data: URL in the
 CHANGE_INITIAL = Field(
     "change_initial", "bool",
     doc="a holder who enters the initial PIN changes it right there (new PIN twice, locally)")
-HOLDER_NAME = Field("name", "text", True, r"[^\x00-\x1f\x7f<>&\"'\\]{1,30}", 30,
+#: The one free text: no control characters, no markup, and no digits (so never a PIN).
+HOLDER_NAME = Field("name", "text", True, r"[^\x00-\x1f\x7f<>&\"'\\0-9\uff10-\uff19]{1,30}", 30,
                     "the holder's name as the clerk entered it from the ID card")
 ID_NUMBER = Field("id_number", "text", True, r"[0-9]{17}[0-9Xx]", 18,
                   "the holder's ID number (18 characters)")
