@@ -373,6 +373,10 @@ class Bridge:
         conn = _Conn(self, ws, origin)
         self._conns.add(conn)
         self.stats.connections += 1
+        # one watcher per connection (not one per message): a page that goes away while the
+        # holder types cancels the local PIN prompt at once
+        closed = asyncio.ensure_future(ws.wait_closed())
+        closed.add_done_callback(lambda _: conn.hang_up())
         try:
             if not self._paired(origin):
                 await self._send(conn, self._pairing_required(conn, None))
@@ -382,6 +386,7 @@ class Bridge:
         except ConnectionClosed:
             pass
         finally:
+            closed.cancel()
             self._conns.discard(conn)
             conn.hang_up()
             await asyncio.get_running_loop().run_in_executor(self._pool, conn.close)
@@ -468,18 +473,10 @@ class Bridge:
                    (conn.origin, name, reader, result, ms))
 
     async def _in_worker(self, conn: _Conn, fn: Callable[[], Any]) -> Any:
-        """``fn()`` in a worker thread; if the page goes away meanwhile, its PIN prompt is
-        cancelled (the work still finishes and releases the card before this returns)."""
-        loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._pool, fn)
-        closed = asyncio.ensure_future(conn.ws.wait_closed())
-        try:
-            await asyncio.wait({work, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if not work.done():
-                conn.hang_up()
-            return await work
-        finally:
-            closed.cancel()
+        """``fn()`` in a worker thread (the event loop never waits for a card); if the page goes
+        away meanwhile, the connection's close watcher (:meth:`_handler`) cancels its PIN
+        prompt, and the work still finishes and releases the card before this returns."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
 
     async def _operation(self, conn: _Conn, msg: Message, started: float) -> dict[str, Any]:
         name = msg.name
