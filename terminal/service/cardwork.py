@@ -58,7 +58,7 @@ from terminal.national.pinentry import (
     choose_pin_entry,
 )
 from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
-from terminal.pinsource import wipe
+from terminal.pinsource import confirmed, wipe
 from terminal.pinstatus import PinStatus
 from terminal.workflows import CheckFailed, WorkflowRefused
 from terminal.workflows.activation import HolderMismatch, match_holder
@@ -181,13 +181,7 @@ class _LocalPins:
         except BaseException:
             wipe(first)
             raise
-        try:
-            if not same_pin(first, second):
-                wipe(first)
-                raise PolicyError(f"the two entries of the {prompt} do not match")
-            return first
-        finally:
-            wipe(second)
+        return confirmed(first, second, prompt)
 
     def close(self) -> None:
         if self._entry is not None:
