@@ -430,3 +430,32 @@ def test_refused_websocket_clients_see_an_http_error(bridge: RunningBridge) -> N
     assert err.value.response.status_code == 403
     with pytest.raises(InvalidStatus), bridge.ws(f"http://localhost:{bridge.port + 1}"):
         pass
+
+
+# --- card events through a real PC/SC reader ---------------------------------------------------
+
+
+def test_subscribed_pages_are_told_when_the_card_is_removed_and_inserted(
+        tmp_path: Path, pins: PinQueue, pcsc_stack) -> None:  # type: ignore[no-untyped-def]
+    """Through pcscd and vpcd: a subscribed page gets ``removed`` and ``inserted`` as they
+    happen; an unsubscribed one gets neither (its next answer is the next thing it reads)."""
+    config = tmp_path / "service.toml"
+    config.write_text(
+        f'[reader]\npcsc = "{pcsc_stack.card_reader}"\n'
+        f'[security]\nmode = "psam"\npsam_reader = "{pcsc_stack.psam_reader}"\n'
+        f'[pin]\nprogram = "{PINENTRY}"\n[bridge]\nport = 0\ndemo = true\n')
+    with running_bridge(tmp_path, ["--config", str(config)], pins=pins) as b:
+        with b.ws() as ws, b.ws() as quiet:
+            sub = ask(ws, {"type": "subscribe", "id": 1})
+            assert sub["result"] == {"present": {"contact": True}}
+            try:
+                pcsc_stack.eject(0)
+                assert receive(ws) == {"type": "card", "event": "removed", "reader": "contact"}
+                assert ask(ws, {"type": "read"})["error"]["code"] == "no_card"
+                pcsc_stack.insert(0)
+                assert receive(ws) == {"type": "card", "event": "inserted", "reader": "contact"}
+            finally:
+                pcsc_stack.restore()
+            assert ask(ws, {"type": "read"})["result"]["card"]["name"]
+            quiet.send(json.dumps({"type": "hello", "id": 2}))
+            assert receive(quiet)["id"] == 2  # no event came before its answer
