@@ -459,3 +459,29 @@ def test_subscribed_pages_are_told_when_the_card_is_removed_and_inserted(
             assert ask(ws, {"type": "read"})["result"]["card"]["name"]
             quiet.send(json.dumps({"type": "hello", "id": 2}))
             assert receive(quiet)["id"] == 2  # no event came before its answer
+
+
+def test_pin_verify_from_a_page_is_typed_on_the_readers_pin_pad(
+        tmp_path: Path, pins: PinQueue, pcsc_stack) -> None:  # type: ignore[no-untyped-def]
+    """On sscard's PIN-pad reader (through pcscd): the page asks, the holder types on the pad,
+    the digits reach only the card; a cancel on the pad costs no try; the prompt is not used."""
+    pad = pcsc_stack.pinpad
+    assert pad is not None, "the PIN-pad reader needs the test stack's private pcscd"
+    pad.check_alive()
+    pad.keypad("clear")
+    config = tmp_path / "service.toml"
+    config.write_text(
+        f'[reader]\npcsc = "{pad.reader}"\n'
+        f'[security]\nmode = "psam"\npsam_reader = "{pcsc_stack.psam_reader}"\n'
+        f'[pin]\nentry = "pad"\nprogram = "{PINENTRY}"\n[bridge]\nport = 0\ndemo = true\n')
+    with running_bridge(tmp_path, ["--config", str(config)], pins=pins) as b, b.ws() as ws:
+        assert ask(ws, {"type": "pin_status"})["result"] == {"state": "enabled", "tries_left": 6}
+        pad.keypad(INITIAL)
+        ok = ask(ws, {"type": "pin_verify", "id": 1})
+        assert ok["result"] == {"result": "verified", "tries_left": 6, "entry": "pad"}, ok
+        pad.keypad("cancel")
+        assert ask(ws, {"type": "pin_verify"})["error"]["code"] == "pin_cancelled"
+        assert ask(ws, {"type": "pin_status"})["result"]["tries_left"] == 6
+    assert pad.keypad("status") == "keypad 0 entries queued"
+    assert "GETPIN" not in pins.log_text()  # the local prompt was never asked
+    assert INITIAL not in b.svc.text() + b.svc.log.read_text()
