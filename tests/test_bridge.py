@@ -102,6 +102,30 @@ def test_without_demo_no_get_is_answered_and_no_origin_of_its_own(tmp_path: Path
         assert b.card_opened() == 0
 
 
+_OTHER_USER = r"""
+import socket, sys
+port = int(sys.argv[1])
+with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+    s.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               f"Sec-WebSocket-Version: 13\r\nOrigin: {sys.argv[2]}\r\n\r\n").encode())
+    print(s.recv(4096).split(b"\r\n", 1)[0].decode())
+"""
+
+
+def test_another_user_of_the_machine_is_refused(bridge: RunningBridge) -> None:
+    """Loopback is open to every user of the PC: a client socket of another uid is refused
+    (as the Unix socket refuses one), even with an allowed Origin and Host."""
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+         "-c", _OTHER_USER, str(bridge.port), bridge.demo_origin],
+        capture_output=True, text=True, timeout=60, check=False, cwd="/")
+    assert done.stdout.strip().startswith("HTTP/1.1 403"), done.stdout + done.stderr
+    bridge.svc.wait_log("bridge refused status=403 reason=a client of uid 65534 (not this user's)")
+    assert bridge.status()["bridge"]["refused"]["user"] == 1
+    assert bridge.card_opened() == 0
+
+
 def test_listening_sockets_are_loopback_only(bridge: RunningBridge) -> None:
     """Every listening socket on the bridge's port is 127.0.0.1 or ::1 (never a wildcard)."""
     found = []
