@@ -59,6 +59,9 @@ ws.onclose = (e) => { body.dataset.closed = String(e.code); };
 """
 
 
+_FIXED_CLOCK = "Date.prototype.toLocaleTimeString = function () { return '09:30:00'; };"
+
+
 class _Pages(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the library's name
         if urllib.parse.urlsplit(self.path).path != "/pos.html":
@@ -131,6 +134,8 @@ def dataset(tab: Tab) -> dict[str, str]:
 
 def test_demo_page_reads_the_simulated_card_and_shows_the_holder(bridge: RunningBridge,
                                                                  tab: Tab) -> None:
+    # a fixed clock for the page's event times, so the screenshot is the same on every run
+    tab.send("Page.addScriptToEvaluateOnNewDocument", {"source": _FIXED_CLOCK})
     assert tab.goto(f"http://127.0.0.1:{bridge.port}/") == 200
     tab.wait_for("document.body.dataset.state === 'ready' && document.body.dataset.card === 'true'")
     assert tab.text("reader-state") == "card present 已插卡"
