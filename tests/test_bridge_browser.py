@@ -199,5 +199,6 @@ def test_foreign_host_dns_rebinding_is_refused(bridge: RunningBridge, pages: int
     tab.goto(pos_url(pages, "pos.example", f"ws://evil.example:{bridge.port}/"))
     tab.wait_for("document.body.dataset.closed !== undefined")
     assert dataset(tab)["state"] == "start"
-    bridge.svc.wait_log(f"{refused} request=websocket /", LOG_TIMEOUT)
+    bridge.svc.wait_log(f"{refused} request=websocket / origin=http://pos.example:{pages}",
+                        LOG_TIMEOUT)
     assert bridge.card_opened() == opened

@@ -571,11 +571,17 @@ class Bridge:
 
 
 def _shown_request(request: Request) -> str:
-    """``websocket PATH`` or ``http PATH`` for a log line (bounded, printable)."""
+    """``websocket PATH origin=ORIGIN`` or ``http PATH origin=...`` for a log line."""
     upgrade = any(v.strip().lower() == "websocket" for h in request.headers.get_all("Upgrade")
                   for v in h.split(","))
-    path = "".join(c if c.isprintable() and c != " " else "?" for c in request.path[:80])
-    return f"{'websocket' if upgrade else 'http'} {path}"
+    origins = request.headers.get_all("Origin")
+    origin = _printable(origins[0]) if len(origins) == 1 else f"({len(origins)} Origin headers)"
+    return f"{'websocket' if upgrade else 'http'} {_printable(request.path)} origin={origin}"
+
+
+def _printable(text: str) -> str:
+    """Header text for a log line: bounded, no spaces or control characters."""
+    return "".join(c if c.isprintable() and c != " " else "?" for c in text[:80])
 
 
 def _shown_type(obj: Any) -> str:
