@@ -40,7 +40,9 @@ def _build() -> None:
 
 def _start(sim: str, sock: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "terminal.cli.main", "service", "--sim", sim, "--socket", str(sock),
+        # a bare --sim is the built-in sample card (--sim sample would be the file ./sample)
+        [sys.executable, "-m", "terminal.cli.main", "service", "--sim",
+         *([] if sim == "sample" else [sim]), "--socket", str(sock),
          "--log", os.devnull],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
