@@ -23,7 +23,9 @@ from terminal.service.bridge_schema import (
     parse_message,
     schema_table,
 )
+from tests.helpers_national import REPO
 
+README = REPO / "README.md"
 ALL: list[MessageType] = [*MESSAGES.values(), *NATIONAL.values()]
 #: Words a field that carried a PIN, a key or a command would be named for.
 FORBIDDEN = re.compile(r"pin|pwd|pass|secret|apdu|command|cmd|raw|transmit|hex|data|bytes|"
@@ -138,7 +140,13 @@ def test_any_message_is_either_refused_or_exactly_its_declared_fields(
             assert f.pattern is not None and re.fullmatch(f.pattern, value)
 
 
-def test_the_published_table_is_the_table() -> None:
+def test_the_published_table_is_the_table_and_the_readme_lists_every_row() -> None:
     rows = {r["name"]: r for r in schema_table()}
     assert set(rows) == {s.name for s in ALL}
     assert all(not any("pin" == f["name"].lower() for f in r["fields"]) for r in rows.values())
+    readme = README.read_text(encoding="utf-8")
+    section = readme[readme.index("## The browser bridge"):readme.index("## Layout")]
+    for row in rows.values():
+        assert f"`{row['name']}`" in section, row["name"]
+        for f in row["fields"]:
+            assert f"`{f['name']}`" in section, (row["name"], f["name"])

@@ -56,7 +56,14 @@ from terminal.service.bridge_policy import (
     demo_origins,
     peer_uid,
 )
-from terminal.service.bridge_schema import BadMessage, Message, message_id, parse_message
+from terminal.service.bridge_schema import (
+    MESSAGES,
+    NATIONAL,
+    BadMessage,
+    Message,
+    message_id,
+    parse_message,
+)
 from terminal.service.cardwork import CardWork, card_events, error_of
 from terminal.service.pairing import PairingStore
 
@@ -217,7 +224,8 @@ class Bridge:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="bridge", daemon=True)
-        self._hello_base = {"service": "sscard", "version": _package_version()}
+        self._hello_base = {"service": "sscard", "version": _package_version(),
+                            "types": sorted(MESSAGES), "functions": sorted(NATIONAL)}
 
     # -- life ---------------------------------------------------------------------------------
 

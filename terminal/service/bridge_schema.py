@@ -229,7 +229,9 @@ def parse_message(obj: Any) -> Message:
 
 
 def schema_table() -> list[dict[str, Any]]:
-    """The table as data (the README's schema section and ``hello`` are made from it)."""
+    """The table as data: each row's key, name, fields and whether it is a PIN operation (the
+    README's message table lists the same rows, ``tests/test_bridge_schema.py`` checks it;
+    ``hello`` answers the names)."""
     rows = []
     for spec in (*MESSAGES.values(), *NATIONAL.values()):
         rows.append({
