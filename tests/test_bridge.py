@@ -509,3 +509,17 @@ def test_pin_verify_from_a_page_is_typed_on_the_readers_pin_pad(
     assert pad.keypad("status") == "keypad 0 entries queued"
     assert "GETPIN" not in pins.log_text()  # the local prompt was never asked
     assert INITIAL not in b.svc.text() + b.svc.log.read_text()
+
+
+def test_pages_beyond_max_clients_are_refused_and_the_others_go_on(tmp_path: Path) -> None:
+    card = card_file(tmp_path, 3)
+    config = tmp_path / "service.toml"
+    config.write_text(f'[reader]\nsim = "{card}"\n[security]\nmode = "software"\n'
+                      '[service]\nmax_clients = 2\n[bridge]\nport = 0\ndemo = true\n')
+    with running_bridge(tmp_path, ["--config", str(config)]) as b, b.ws() as one, b.ws() as two:
+        assert ask(one, {"type": "hello"})["ok"] and ask(two, {"type": "hello"})["ok"]
+        with pytest.raises(InvalidStatus) as err, b.ws():
+            pass
+        assert err.value.response.status_code == 503
+        b.svc.wait_log("bridge refused status=503 reason=too many connections (at most 2)")
+        assert ask(one, {"type": "read"})["ok"] is True

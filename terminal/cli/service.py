@@ -152,6 +152,7 @@ def _start_bridge(config: ServiceConfig, base: Path | None, service: Any) -> Any
         port=b.port, origins=frozenset(b.allowed_origins),
         pairings=PairingStore(pairings_path(config, base)), pin_limit=b.pin_limit,
         pin_window=b.pin_window, approve=b.approve, demo=b.demo,
+        max_connections=config.service.max_clients,
     )
     bridge = Bridge(service.source, service.config, settings, service.requests.add)
     bridge.start()

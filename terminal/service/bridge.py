@@ -93,6 +93,8 @@ class BridgeSettings:
     #: how the operator approves a pairing: ``code`` (sscard service approve) or ``pinentry``.
     approve: str = "code"
     demo: bool = False
+    #: pages connected at once (``[service] max_clients``); one more is refused with 503.
+    max_connections: int = 64
 
 
 class RateLimit:
@@ -343,6 +345,9 @@ class Bridge:
         if decision.kind == "refused":
             return self._refused(connection, decision.status, decision.reason, decision.check,
                                  what)
+        if decision.kind == "websocket" and len(self._conns) >= self.settings.max_connections:
+            return self._refused(connection, 503, f"too many connections (at most "
+                                 f"{self.settings.max_connections})", "busy", what)
         if decision.kind == "page":
             return self._page(decision.file)
         return None

@@ -34,7 +34,7 @@ are refused with one line naming the key.  Relative paths are relative to the fi
     # log = "/var/log/sscard.log"      # besides stderr
     step_timeout = 120                 # seconds an HSM step group may wait for its next step
     device_number = ""                 # 终端设备号 in iReadCardBas
-    max_clients = 64
+    max_clients = 64                   # clients at once (the socket's; the bridge's pages too)
 
     [bridge]                           # the WebSocket for web POS pages (issue 14)
     # port = 31380                     # ws://127.0.0.1:PORT/ and ws://[::1]:PORT/ (no bridge
