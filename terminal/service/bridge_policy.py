@@ -76,9 +76,12 @@ def check_origin(origin: str) -> str:
         raise UsageError(f"allowed origin {origin!r}: browsers send origins in lower case")
     if host.startswith("["):
         try:
-            ipaddress.IPv6Address(host[1:-1])
+            address = ipaddress.IPv6Address(host[1:-1])
         except ValueError:
             raise UsageError(f"allowed origin {origin!r}: {host} is not an IPv6 address") from None
+        if str(address) != host[1:-1]:
+            raise UsageError(f"allowed origin {origin!r}: browsers send the address in its "
+                             f"short form, [{address}]")
     elif not _HOSTNAME.fullmatch(host):
         raise UsageError(f"allowed origin {origin!r}: {host!r} is not a host name")
     if port is not None:
