@@ -7,6 +7,7 @@ later is held to the same rules without anyone remembering to test it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from terminal.national.signatures import SIGNATURES
+from terminal.service import bridge_schema
 from terminal.service.bridge_schema import (
     MESSAGES,
     NATIONAL,
@@ -150,3 +152,18 @@ def test_the_published_table_is_the_table_and_the_readme_lists_every_row() -> No
         assert f"`{row['name']}`" in section, row["name"]
         for f in row["fields"]:
             assert f"`{f['name']}`" in section, (row["name"], f["name"])
+
+
+def test_the_readme_names_every_error_code_a_page_can_get() -> None:
+    from terminal.service import bridge, cardwork
+
+    codes = {code for _, code in cardwork.ERROR_CODES if code} | set(cardwork._ENTRY_CODES.values())
+    for module in (cardwork, bridge):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        codes |= set(re.findall(r'WorkError\(\s*"([a-z_]+)"', source))
+        codes |= set(re.findall(r'"(bad_request|rate_limited|internal)"', source))
+    source = Path(bridge_schema.__file__).read_text(encoding="utf-8")
+    codes |= set(re.findall(r'BadMessage\(\s*"([a-z_]+)"', source))
+    readme = README.read_text(encoding="utf-8")
+    section = readme[readme.index("## The browser bridge"):readme.index("## Layout")]
+    assert {c for c in codes if f"`{c}`" not in section} == set()
