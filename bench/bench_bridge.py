@@ -23,11 +23,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
+from bench import timed_calls
 from terminal.service.protocol import ServiceClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,15 +61,6 @@ def _start(work: Path) -> tuple[subprocess.Popen[bytes], Path, int]:
     return proc, sock, port
 
 
-def _batch(fn: object, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def run(quick: bool = False) -> list[dict]:
     rounds, batch = (5, 20) if quick else (30, 50)
     with tempfile.TemporaryDirectory(prefix="sscard-bench-bridge-") as tmp:
@@ -77,7 +69,7 @@ def run(quick: bool = False) -> list[dict]:
             origin = f"http://127.0.0.1:{port}"  # the demo page's own: paired by --demo
             message = json.dumps({"function": "iReadCardBas", "iType": 3})
             with ServiceClient(str(sock), timeout=60) as unix, \
-                    connect(f"ws://127.0.0.1:{port}/", origin=origin,  # type: ignore[arg-type]
+                    connect(f"ws://127.0.0.1:{port}/", origin=Origin(origin),
                             open_timeout=60) as ws:
 
                 def via_bridge() -> dict:
@@ -95,8 +87,8 @@ def run(quick: bool = False) -> list[dict]:
                 bridge_ms: list[float] = []
                 unix_ms: list[float] = []
                 for _ in range(rounds):
-                    bridge_ms += _batch(via_bridge, batch)
-                    unix_ms += _batch(via_unix, batch)
+                    bridge_ms += timed_calls(via_bridge, batch)
+                    unix_ms += timed_calls(via_unix, batch)
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(15)
