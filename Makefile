@@ -3,11 +3,13 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-SYSPKGS := pcscd vsmartcard-vpcd libpcsclite-dev swig opensc pcsc-tools gcc pinentry-curses
+SYSPKGS := pcscd vsmartcard-vpcd libpcsclite-dev swig opensc pcsc-tools gcc pinentry-curses \
+           chromium fonts-wqy-zenhei iproute2
 # The system binaries each package provides; a package counts as present when its file exists.
 SYSFILES := /usr/sbin/pcscd /usr/lib/pcsc/drivers/serial/libifdvpcd.so /usr/include/PCSC/winscard.h \
             /usr/bin/swig /usr/bin/opensc-tool /usr/bin/scriptor /usr/bin/gcc \
-            /usr/bin/pinentry-curses
+            /usr/bin/pinentry-curses /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc \
+            /bin/ip
 
 # The PIN-pad reader driver for pcscd (issue 13) and its C test: C99, libc and pcsc-lite's headers.
 IFD_CC   ?= gcc

@@ -24,6 +24,7 @@ MODULES = (
     "bench_vpcd",
     "bench_pinpad",
     "bench_national",
+    "bench_bridge",
 )
 
 

@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
+from bench import timed_calls
 from terminal.national.card import CardSource, SourceConfig
 from terminal.national.facade import National
 
@@ -40,7 +40,9 @@ def _build() -> None:
 
 def _start(sim: str, sock: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "terminal.cli.main", "service", "--sim", sim, "--socket", str(sock),
+        # a bare --sim is the built-in sample card (--sim sample would be the file ./sample)
+        [sys.executable, "-m", "terminal.cli.main", "service", "--sim",
+         *([] if sim == "sample" else [sim]), "--socket", str(sock),
          "--log", os.devnull],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
@@ -57,15 +59,6 @@ def _start(sim: str, sock: Path) -> subprocess.Popen[bytes]:
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(15)
-
-
-def _batch(fn: object, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def _measure(label: str, sim: str, facade_sim: Path | bool, rounds: int, batch: int,
@@ -88,9 +81,9 @@ def _measure(label: str, sim: str, facade_sim: Path | bool, rounds: int, batch: 
         local: list[float] = []
         floor: list[float] = []
         for _ in range(rounds):
-            via_c += _batch(lambda: lib.iReadCardBas(3, buf), batch)
-            local += _batch(lambda: national.iReadCardBas(3), batch)
-            floor += _batch(lambda: lib.iGetReaderInfo(sn, term), batch)
+            via_c += timed_calls(lambda: lib.iReadCardBas(3, buf), batch)
+            local += timed_calls(lambda: national.iReadCardBas(3), batch)
+            floor += timed_calls(lambda: lib.iGetReaderInfo(sn, term), batch)
     finally:
         _stop(proc)
     c_ms, local_ms = statistics.median(via_c), statistics.median(local)

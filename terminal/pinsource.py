@@ -60,7 +60,9 @@ def held(pin: bytearray) -> Iterator[bytearray]:
         wipe(pin)
 
 
-def _confirmed(first: bytearray, second: bytearray, prompt: str) -> bytearray:
+def confirmed(first: bytearray, second: bytearray, prompt: str) -> bytearray:
+    """``first`` when the two entries of a new PIN match (``second`` is wiped either way, and
+    ``first`` too when they differ: :class:`~apdu.errors.PolicyError`).  For every source."""
     try:
         if not same_pin(first, second):
             wipe(first)
@@ -99,7 +101,7 @@ class PromptPinSource:
         first = self._ask(f"Enter the {prompt}")
         if not confirm:
             return first
-        return _confirmed(first, self._ask(f"Enter the {prompt} again"), prompt)
+        return confirmed(first, self._ask(f"Enter the {prompt} again"), prompt)
 
     def __repr__(self) -> str:
         return "PromptPinSource()"
@@ -139,7 +141,7 @@ class StdinPinSource:
         except UsageError:
             wipe(first)
             raise
-        return _confirmed(first, second, prompt)
+        return confirmed(first, second, prompt)
 
     def __repr__(self) -> str:
         return f"StdinPinSource(lines_read={self.lines_read})"
@@ -166,7 +168,7 @@ class ListPinSource:
         first = self._next(prompt)
         if not confirm:
             return first
-        return _confirmed(first, self._next(f"{prompt} (repeated)"), prompt)
+        return confirmed(first, self._next(f"{prompt} (repeated)"), prompt)
 
     @property
     def remaining(self) -> int:

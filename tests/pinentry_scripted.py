@@ -8,6 +8,8 @@ Environment:
                            PIN <digits>   answer with these digits
                            CANCEL         the holder pressed Cancel   (ERR 83886179)
                            TIMEOUT        pinentry's own timeout      (ERR 83886142)
+                           CONFIRM        answer a CONFIRM with OK (PIN does too; anything
+                                          else, or an empty queue, is Cancel)
                            HANG [FIFO]    never answer (the service must give up and kill us);
                                           with FIFO, first write one line there (the test's
                                           signal that the prompt is up)
@@ -81,6 +83,10 @@ def main() -> int:
                 return 0
             else:
                 _say(ERR_CANCELED)
+        elif verb == "CONFIRM":
+            _log("CONFIRM")
+            kind = _next_answer().partition(" ")[0]
+            _say("OK" if kind in ("CONFIRM", "PIN") else ERR_CANCELED)
         elif verb == "BYE":
             _log("BYE")
             _say("OK closing connection")

@@ -7,6 +7,10 @@
   TEST module reads the card (终端机编号 ``000000000000``) and the HSM functions serve as on a
   counter without a PSAM.
 - ``sscard service status [--socket PATH] [--json]``.
+- ``--bridge PORT``, ``--allow-origin ORIGIN`` (repeatable), ``--demo``: the WebSocket bridge for
+  web POS pages beside the ``[bridge]`` table (:mod:`terminal.service.bridge`); ``--demo`` alone
+  uses port :data:`DEFAULT_BRIDGE_PORT`.  ``sscard service approve CODE`` / ``revoke ORIGIN`` /
+  ``pairings``: the operator's side of pairing, through the service's socket.
 - ``sscard national FUNCTION ARGS...``: one national call through the service, printed as the C
   library returns it: the code on the first line, then each output buffer decoded from GBK on a
   line of its own (a control character a card might carry is shown as ``\\xNN``).  Exit 0 when
@@ -41,6 +45,8 @@ from terminal.service.config import (
 from terminal.service.runtime import ENV_SOCKET, default_socket_path
 
 LOG_FORMAT = "%(asctime)s sscard-service %(levelname)s %(message)s"
+#: The bridge's port when ``--demo`` is given without ``--bridge`` or ``[bridge] port``.
+DEFAULT_BRIDGE_PORT = 31380
 
 
 class ServiceUnavailable(SSCardError):
@@ -114,9 +120,12 @@ def _serve(config: ServiceConfig, base: Path | None, socket_path: Path | None) -
     from terminal.service.server import Service
 
     source = CardSource(config.source_config(base))
+    bridge = None
     try:
         service = Service(source, config.national_config(), socket_path,
                           max_clients=config.service.max_clients)
+        if config.bridge.port is not None:
+            bridge = _start_bridge(config, base, service)
 
         def stop(signum: int, frame: object) -> None:
             service.shutdown()
@@ -126,7 +135,63 @@ def _serve(config: ServiceConfig, base: Path | None, socket_path: Path | None) -
         click.echo(f"sscard service: listening on {service.path}", err=True)
         service.serve_forever()
     finally:
+        if bridge is not None:
+            bridge.stop()
         source.close()
+
+
+def _start_bridge(config: ServiceConfig, base: Path | None, service: Any) -> Any:
+    """The WebSocket bridge beside the service, its operator ops on the service's socket."""
+    from terminal.service.bridge import Bridge, BridgeSettings
+    from terminal.service.config import pairings_path
+    from terminal.service.pairing import PairingStore
+
+    b = config.bridge
+    assert b.port is not None
+    settings = BridgeSettings(
+        port=b.port, origins=frozenset(b.allowed_origins),
+        pairings=PairingStore(pairings_path(config, base)), pin_limit=b.pin_limit,
+        pin_window=b.pin_window, approve=b.approve, demo=b.demo,
+        max_connections=config.service.max_clients,
+    )
+    bridge = Bridge(service.source, service.config, settings, service.requests.add)
+    bridge.start()
+
+    def approve(request: dict[str, Any]) -> dict[str, Any]:
+        code = request.get("code")
+        if not isinstance(code, str) or not (code.isascii() and code.isdigit()):
+            return {"code": -14, "error": "a pairing code is digits"}
+        try:
+            origin = bridge.approve(code)
+        except UsageError as exc:
+            return {"code": -14, "error": str(exc)}
+        if origin is None:
+            return {"code": -14, "error": "no pending pairing has this code (it may have "
+                                          "expired: the page shows a new one when it reconnects)"}
+        return {"code": 0, "origin": origin}
+
+    def revoke(request: dict[str, Any]) -> dict[str, Any]:
+        origin = request.get("origin")
+        if not isinstance(origin, str):
+            return {"code": -14, "error": "give the origin to revoke"}
+        try:
+            return {"code": 0, "revoked": bridge.revoke(origin)}
+        except UsageError as exc:
+            return {"code": -14, "error": str(exc)}
+
+    def pairings(request: dict[str, Any]) -> dict[str, Any]:
+        return {"code": 0, "approved": bridge.pairings.approved(),
+                "pending": bridge.pairings.pending(), "allowed": sorted(b.allowed_origins)}
+
+    service.ops.update(bridge_approve=approve, bridge_revoke=revoke, bridge_pairings=pairings)
+    service.status_extra["bridge"] = bridge.info
+    origins = ", ".join(sorted(b.allowed_origins)) or "none"
+    click.echo(f"sscard service: bridge {' '.join(bridge.addresses)} (origins: {origins}; "
+               f"pairings in {settings.pairings.path})", err=True)
+    if b.demo:
+        click.echo(f"sscard service: demo page http://127.0.0.1:{bridge.port}/ "
+                   f"(or http://localhost:{bridge.port}/)", err=True)
+    return bridge
 
 
 @click.group(invoke_without_command=True)
@@ -144,10 +209,18 @@ def _serve(config: ServiceConfig, base: Path | None, socket_path: Path | None) -
               help="The pinentry program for PIN entry (default: pinentry).")
 @click.option("--log", "log_file", metavar="FILE", default=None,
               help="Also log every request to FILE (never a PIN).")
+@click.option("--bridge", "bridge_port", metavar="PORT", type=click.IntRange(0, 65535),
+              default=None, help="The WebSocket bridge for web pages on 127.0.0.1/::1:PORT.")
+@click.option("--allow-origin", "allow_origins", metavar="ORIGIN", multiple=True,
+              help="A web origin the bridge admits (exact, e.g. https://pos.example.com; "
+              "repeatable; beside [bridge] allowed_origins).")
+@click.option("--demo", is_flag=True, help="Serve the demo page on the bridge's port "
+              f"(default port {DEFAULT_BRIDGE_PORT}).")
 @click.pass_context
 def service(ctx: click.Context, config_file: str | None, sim: str | None, psam: str | None,
             keys: str | None, socket_path: str | None, pinentry: str | None,
-            log_file: str | None) -> None:
+            log_file: str | None, bridge_port: int | None, allow_origins: tuple[str, ...],
+            demo: bool) -> None:
     """Run the sscard service: the national reader interface for other programs (C library)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -169,7 +242,27 @@ def service(ctx: click.Context, config_file: str | None, sim: str | None, psam: 
                 {**config.model_dump(), "pin": {**config.pin.model_dump(), "program": pinentry}}
             )
         base = path.resolve().parent
+    config = _bridge_options(config, bridge_port, allow_origins, demo)
     run_service(config, base, _socket_choice(socket_path, config), log_file)
+
+
+def _bridge_options(config: ServiceConfig, port: int | None, origins: tuple[str, ...],
+                    demo: bool) -> ServiceConfig:
+    """The command line's bridge options over the configuration's ``[bridge]`` table."""
+    if port is None and not origins and not demo:
+        return config
+    bridge = config.bridge.model_dump()
+    if port is not None:
+        bridge["port"] = port
+    bridge["allowed_origins"] = [*bridge["allowed_origins"],
+                                 *(o for o in origins if o not in bridge["allowed_origins"])]
+    if demo:
+        bridge["demo"] = True
+        if bridge["port"] is None:
+            bridge["port"] = DEFAULT_BRIDGE_PORT
+    if bridge["port"] is None:
+        raise UsageError("--allow-origin needs the bridge: --bridge PORT or [bridge] port")
+    return parse_config({**config.model_dump(), "bridge": bridge})
 
 
 @service.command()
@@ -198,6 +291,60 @@ def status(socket_path: str | None, as_json: bool) -> None:
                + (f" — {answer['psam']}" if answer.get("psam") else ""))
     click.echo(f"  calls {answer.get('calls')}, failures {answer.get('failures')}, "
                f"clients {answer.get('clients')}")
+
+
+def _operator_request(socket_path: str | None, request: dict[str, Any]) -> dict[str, Any]:
+    from terminal.service.protocol import ServiceClient, ServiceError
+
+    path = socket_path or str(default_socket_path())
+    try:
+        with ServiceClient(path, timeout=30.0) as client:
+            answer = client.request({"v": 1, **request})
+    except ServiceError as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    if answer.get("code") == -13:
+        raise UsageError("the service runs without the bridge (start it with --bridge PORT)")
+    if answer.get("code") != 0:
+        raise UsageError(str(answer.get("error", "refused")))
+    return answer
+
+
+@service.command()
+@click.argument("code")
+@click.option("--socket", "socket_path", metavar="PATH", default=None)
+def approve(code: str, socket_path: str | None) -> None:
+    """Approve the web origin whose page shows this pairing code."""
+    answer = _operator_request(socket_path, {"op": "bridge_approve", "code": code})
+    click.echo(f"approved {_clean(str(answer.get('origin')))}")
+
+
+@service.command()
+@click.argument("origin")
+@click.option("--socket", "socket_path", metavar="PATH", default=None)
+def revoke(origin: str, socket_path: str | None) -> None:
+    """Withdraw a web origin's approval (effective at its next message)."""
+    answer = _operator_request(socket_path, {"op": "bridge_revoke", "origin": origin})
+    if answer.get("revoked"):
+        click.echo(f"revoked {_clean(origin)}")
+    else:
+        click.echo(f"{_clean(origin)} was not approved")
+
+
+@service.command()
+@click.option("--socket", "socket_path", metavar="PATH", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
+def pairings(socket_path: str | None, as_json: bool) -> None:
+    """The bridge's approved origins and the pairings waiting for approval."""
+    answer = _operator_request(socket_path, {"op": "bridge_pairings"})
+    if as_json:
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+        return
+    for origin, when in sorted(answer.get("approved", {}).items()):
+        click.echo(f"approved  {_clean(origin)}  since {_clean(str(when))}")
+    for origin, code in sorted(answer.get("pending", {}).items()):
+        click.echo(f"waiting   {_clean(origin)}  code {_clean(str(code))}")
+    if not answer.get("approved") and not answer.get("pending"):
+        click.echo("no origin is approved or waiting")
 
 
 def _clean(text: str) -> str:

@@ -264,6 +264,23 @@ class PinentrySession:
             wipe(pin)
             raise
 
+    def confirm(self, description: str, ok: str = "允许 Allow", cancel: str = "拒绝 Deny") -> bool:
+        """A yes/no question to the operator (Assuan ``CONFIRM``): True for OK, False for Cancel;
+        a timeout or a broken prompt raises :class:`PinEntryError`."""
+        self._arm(10.0)
+        self._command(f"SETDESC {escape(description)}")
+        self._command(f"SETOK {escape(ok)}")
+        self._command(f"SETCANCEL {escape(cancel)}")
+        self._send("CONFIRM")
+        self._arm(self.config.timeout + GRACE_SECONDS)
+        try:
+            self._expect_ok("CONFIRM")
+        except PinEntryError as exc:
+            if exc.kind == "cancel":
+                return False
+            raise
+        return True
+
     def close(self) -> None:
         """BYE, then make sure the process is gone (killed when it does not leave at once)."""
         proc = self._proc

@@ -34,7 +34,19 @@ are refused with one line naming the key.  Relative paths are relative to the fi
     # log = "/var/log/sscard.log"      # besides stderr
     step_timeout = 120                 # seconds an HSM step group may wait for its next step
     device_number = ""                 # 终端设备号 in iReadCardBas
-    max_clients = 64
+    max_clients = 64                   # clients at once (the socket's; the bridge's pages too)
+
+    [bridge]                           # the WebSocket for web POS pages (issue 14)
+    # port = 31380                     # ws://127.0.0.1:PORT/ and ws://[::1]:PORT/ (no bridge
+    #                                  # unless given here or with --bridge PORT)
+    allowed_origins = []               # exact origins: ["https://pos.example.com"]
+    # pairings = "bridge-pairings.json"  # approved origins (default: next to this file's
+    #                                  # default place, ~/.config/sscard/)
+    pin_limit = 10                     # PIN operations per origin ...
+    pin_window = 60                    # ... per this many seconds
+    approve = "code"                   # code (sscard service approve CODE) | pinentry (a
+    #                                  # CONFIRM prompt on the service's pinentry)
+    demo = false                       # serve the demo page at http://127.0.0.1:PORT/
 """
 
 from __future__ import annotations
@@ -126,6 +138,27 @@ class ServiceSection(_Strict):
     max_clients: int = Field(default=64, ge=1, le=1024)
 
 
+class BridgeSection(_Strict):
+    port: int | None = Field(default=None, ge=0, le=65535)
+    allowed_origins: list[str] = Field(default_factory=list, max_length=64)
+    pairings: str | None = None
+    pin_limit: int = Field(default=10, ge=1, le=1000)
+    pin_window: float = Field(default=60.0, gt=0.0, le=86400.0)
+    approve: Literal["code", "pinentry"] = "code"
+    demo: bool = False
+
+    @model_validator(mode="after")
+    def _origins(self) -> BridgeSection:
+        from terminal.service.bridge_policy import check_origin
+
+        for origin in self.allowed_origins:
+            try:
+                check_origin(origin)
+            except UsageError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
 class ServiceConfig(_Strict):
     """The whole file (see the module docstring)."""
 
@@ -134,6 +167,7 @@ class ServiceConfig(_Strict):
     pin: PinSection = PinSection()
     policy: PolicySection = PolicySection()
     service: ServiceSection = ServiceSection()
+    bridge: BridgeSection = BridgeSection()
 
     @model_validator(mode="after")
     def _software_is_for_simulated_cards(self) -> ServiceConfig:
@@ -181,6 +215,16 @@ class ServiceConfig(_Strict):
             forbid_trivial=self.policy.forbid_trivial,
             step_timeout=self.service.step_timeout,
         )
+
+
+def pairings_path(config: ServiceConfig, base: Path | None) -> Path:
+    """Where the bridge keeps approved origins: ``bridge.pairings`` (relative to the file), else
+    ``$XDG_CONFIG_HOME/sscard/bridge-pairings.json``."""
+    from terminal.service.pairing import default_store_path
+
+    if config.bridge.pairings:
+        return _path(config.bridge.pairings, base)
+    return default_store_path()
 
 
 def _path(value: str, base: Path | None) -> Path:

@@ -27,6 +27,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -136,6 +137,10 @@ class Service:
         self._identity = socket_identity(self.path)
         self.requests = RequestLog()
         self._hello = self._make_hello()
+        #: further ops (the bridge's approve/revoke): op -> request -> answer fields.
+        self.ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        #: further status fields (the bridge's): key -> its value now.
+        self.status_extra: dict[str, Callable[[], Any]] = {}
 
     # -- life --------------------------------------------------------------------------------------
 
@@ -284,6 +289,10 @@ class Service:
             return protocol.encode(self.hello()), None
         if op == "status":
             return protocol.encode(self.status()), None
+        handler = self.ops.get(op)
+        if handler is not None:
+            return protocol.encode({"v": protocol.VERSION, **handler(request)}), (
+                "op %s pid=%d", (op, pid))
         return protocol.encode(
             {"v": protocol.VERSION, "code": -13, "out": [], "error": f"unknown op {op[:40]!r}"}
         ), None
@@ -328,6 +337,7 @@ class Service:
         counters = src.counters
         with self._lock:
             clients = len(self._conns)
+        extra = {key: fn() for key, fn in self.status_extra.items()}
         return {
             "v": protocol.VERSION,
             "code": 0,
@@ -348,4 +358,5 @@ class Service:
             "card_opened": counters.opened,
             "reader_waits": counters.waited,
             "max_parallel": counters.max_active,
+            **extra,
         }
