@@ -299,6 +299,7 @@ def pad_change(
     """
     _bound(session, source)
     source = pad_length(source, policy)
+    source.pad.info.limits.check(source.pin_length)  # the pad's limits: before anything is sent
     start = session.channel.apdu_count
     _usable_status(session, known_status)
     session.pin_changed()
