@@ -31,7 +31,16 @@ import click
 import terminal.pin as pinops
 from apdu import status as sw
 from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
-from apdu.errors import PolicyError, SSCardError, UsageError
+from apdu.errors import (
+    PinEntryCancelled,
+    PinEntryMismatch,
+    PinEntryTimeout,
+    PinLengthError,
+    PinPadError,
+    PolicyError,
+    SSCardError,
+    UsageError,
+)
 from terminal.card import Card, open_card
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable, to_json
@@ -176,7 +185,8 @@ def describe_status(st: PinStatus) -> str:
 
 @contextmanager
 def refusals(opts: CardOptions) -> Iterator[None]:
-    """Turn the card's PIN refusals and policy refusals into one explained line (exit 1)."""
+    """Turn the card's PIN refusals, policy refusals and the PIN pad's results (cancel, timeout,
+    mismatch, length: the card received nothing) into one explained line (exit 1)."""
     try:
         yield
     except (sw.WrongPin, sw.PinBlocked) as exc:
@@ -191,6 +201,23 @@ def refusals(opts: CardOptions) -> Iterator[None]:
         if opts.json:
             click.echo(json.dumps({"result": "refused", "message": str(exc)}))
         raise
+    except PinPadError as exc:
+        result = next((k for cls, k in _PAD_RESULTS if isinstance(exc, cls)), None)
+        if result is None:  # the pad's firmware refused the structure: not the holder's doing
+            raise
+        message = f"{exc}; the card received nothing, no PIN try was used"
+        if opts.json:
+            click.echo(json.dumps({"result": result, "message": message}))
+        raise Refused(message) from None
+
+
+#: the PIN pad's own results (PC/SC part 10) -> the ``result`` of ``--json``.
+_PAD_RESULTS: tuple[tuple[type[PinPadError], str], ...] = (
+    (PinEntryCancelled, "cancelled"),
+    (PinEntryTimeout, "timeout"),
+    (PinEntryMismatch, "mismatch"),
+    (PinLengthError, "length"),
+)
 
 
 def _tell(text: str) -> None:
