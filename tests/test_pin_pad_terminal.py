@@ -298,3 +298,56 @@ def test_card_repr_and_result_are_free_of_pin_data(pad: Pad) -> None:
         result = card.pin.verify()
         text = f"{card!r} {result!r} {result.to_json()} {card.pin_source(None)!r}"
     assert "123456" not in text and isinstance(card, Card)
+
+
+# --- the README's example ---------------------------------------------------------------------
+
+
+def test_the_readme_pin_pad_example_runs() -> None:
+    import contextlib
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(from drivers.simulated import SimulatedReader\n.*?)```",
+                        readme, re.S)
+    assert len(blocks) == 1
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(blocks[0], "README.md", "exec"), {"__name__": "__readme__"})  # noqa: S102
+    assert out.getvalue().split() == ["verified"]
+
+
+# --- the national mapping and the service's setting -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sw", "code"),
+    [(0x6401, -31), (0x6400, -32), (0x6403, -33), (0x6402, -34), (0x6B80, -13)],
+)
+def test_the_pads_results_are_the_national_pin_entry_codes(sw: int, code: int) -> None:
+    from apdu import part10
+    from terminal.national.codes import outcome_of
+
+    error = part10.reader_error(sw)
+    assert error is not None
+    found, text = outcome_of(error)
+    assert found == code and text
+
+
+def test_a_reader_without_the_pad_is_minus_13() -> None:
+    from terminal.national.codes import outcome_of
+
+    assert outcome_of(ControlNotSupported("no pad"))[0] == -13
+
+
+def test_the_service_configuration_names_the_pad() -> None:
+    from terminal.service.config import parse_config
+
+    config = parse_config({"reader": {"pcsc": "sscard PIN pad 00 00"},
+                           "pin": {"entry": "pad", "pad_length": 8}})
+    national = config.national_config()
+    assert national.pin_entry == "pad" and national.pad_length == 8
+    for bad in (3, 17):
+        with pytest.raises(UsageError, match="pin.pad_length"):
+            parse_config({"reader": {"pcsc": "R"}, "pin": {"pad_length": bad}})

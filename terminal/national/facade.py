@@ -124,6 +124,8 @@ class NationalConfig:
     policy: SalePolicy = field(default_factory=SalePolicy)
     #: a new PIN: exactly this many digits (None: 4..16), never the initial PIN (-36).
     pin_length: int | None = 6
+    #: the fixed PIN length typed on the reader's PIN pad (None: ``pin_length``, else 6).
+    pad_length: int | None = None
     forbid_trivial: bool = True
     #: seconds an HSM step group may wait for its next step.
     step_timeout: float = 120.0
@@ -293,8 +295,8 @@ class National:
         mode = self.config.pin_entry
         if not pad_wanted(mode):
             return None
-        pad = card.pin_pad(self.config.pin_length or DEFAULT_PIN_LENGTH,
-                           pad_timeout(self.config.pinentry.timeout))
+        length = self.config.pad_length or self.config.pin_length or DEFAULT_PIN_LENGTH
+        pad = card.pin_pad(length, pad_timeout(self.config.pinentry.timeout))
         if pad is None and mode == "pad":
             raise NationalError(NOT_SUPPORTED, "读卡器没有可用的密码键盘")
         return pad
