@@ -298,6 +298,9 @@ def pad_change(
     card applies its own rules.  A blocked PIN is reported before the pad asks anything.
     """
     _bound(session, source)
+    if policy.forbid_birth_date:  # asked for explicitly: refused rather than silently skipped
+        raise UsageError("the birth-date rule needs the new PIN's digits, which a PIN pad never "
+                         "gives the terminal; use host entry (--pin-pad off) to apply it")
     source = pad_length(source, policy)
     source.pad.info.limits.check(source.pin_length)  # the pad's limits: before anything is sent
     start = session.channel.apdu_count

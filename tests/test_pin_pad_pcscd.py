@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.helpers_national import REPO
+from tests.helpers_pinpad import stack_pad
 from tests.helpers_service import running_service
 from tests.stack import PinPadHarness
 
@@ -70,12 +71,7 @@ class Pad:
 
 @pytest.fixture
 def pad(pcsc_stack: Any) -> Iterator[Pad]:
-    harness = pcsc_stack.pinpad
-    if harness is None:
-        pytest.fail("the PIN-pad reader needs the test stack's private pcscd (root and unshare)",
-                    pytrace=False)
-    harness.check_alive()
-    harness.keypad("clear")
+    harness = stack_pad(pcsc_stack)
     p = Pad(harness)
     yield p
     assert harness.keypad("status") == "keypad 0 entries queued", "a test left keypad entries"
@@ -195,10 +191,16 @@ def test_no_pin_digit_in_anything_the_terminal_process_says(pad: Pad) -> None:
 # --- the national functions from the C library, through the service, on the pad ----------------
 
 
-def test_national_pin_functions_from_c_on_the_pad(pad: Pad, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def national() -> None:
+    """``make national``: the library and its C test program (national_test ... pin)."""
     built = subprocess.run(["make", "-s", "national"], cwd=REPO, capture_output=True, text=True,
                            timeout=300, check=False)
     assert built.returncode == 0, built.stdout + built.stderr
+
+
+def test_national_pin_functions_from_c_on_the_pad(pad: Pad, national: None,
+                                                   tmp_path: Path) -> None:
     config = tmp_path / "service.toml"
     config.write_text(f'[reader]\npcsc = "{pad.reader}"\n[security]\nmode = "hsm"\n'
                       '[pin]\nentry = "pad"\nprogram = "/nonexistent/pinentry"\ntimeout = 30\n')
@@ -226,11 +228,8 @@ def test_national_pin_functions_from_c_on_the_pad(pad: Pad, tmp_path: Path) -> N
 
 
 def test_the_service_without_a_pad_answers_minus_13_when_the_pad_is_required(
-    pcsc_stack: Any, tmp_path: Path
+    pcsc_stack: Any, national: None, tmp_path: Path
 ) -> None:
-    built = subprocess.run(["make", "-s", "national"], cwd=REPO, capture_output=True, text=True,
-                           timeout=300, check=False)
-    assert built.returncode == 0, built.stdout + built.stderr
     config = tmp_path / "service.toml"
     config.write_text(f'[reader]\npcsc = "{pcsc_stack.card_reader}"\n[security]\nmode = "hsm"\n'
                       '[pin]\nentry = "pad"\n')

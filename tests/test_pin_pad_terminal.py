@@ -17,6 +17,7 @@ import pytest
 
 import terminal
 from apdu.errors import (
+    CardRemovedError,
     ControlNotSupported,
     PinEntryCancelled,
     PinEntryMismatch,
@@ -35,7 +36,7 @@ from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import ListPinSource, PinPadPinSource
 from terminal.workflows.pharmacy import INITIAL_PIN_UNCHECKED
 from tests.helpers_checks import TODAY
-from tests.helpers_pinpad import RecordingCard
+from tests.helpers_pinpad import RecordingCard, press
 
 VERIFY_123456 = bytes.fromhex("0020000003123456")
 
@@ -59,13 +60,7 @@ class Pad:
     reader: SimulatedReader
 
     def type(self, *entries: str) -> None:
-        for entry in entries:
-            if entry == "cancel":
-                self.keypad.push_cancel()
-            elif entry == "timeout":
-                self.keypad.push_timeout()
-            else:
-                self.keypad.push(entry)
+        press(self.keypad, *entries)
 
 
 
@@ -215,6 +210,27 @@ def test_a_policy_length_the_pad_refuses_is_refused_before_anything_is_sent() ->
         with pytest.raises(PolicyError, match="outside the policy"):
             card.pin.change(policy=PinPolicy(length=None, min_length=7, max_length=8))
     assert p.card.since(mark) == []
+
+
+def test_the_birth_date_rule_on_a_pad_is_refused_not_skipped(pad: Pad) -> None:
+    with opened(pad) as card:
+        mark = len(pad.card.received)
+        with pytest.raises(UsageError, match="birth-date rule"):
+            card.pin.change(policy=PinPolicy(forbid_birth_date=True))
+    assert pad.card.since(mark) == []
+
+
+def test_a_card_pulled_out_during_pad_entry_ends_what_the_session_knew(pad: Pad) -> None:
+    pad.type("123456")
+    with opened(pad) as card:
+        card.pin.verify()
+        assert card.session.pin_verified and card.session.selected == "SSSE"
+        source = card.pin_source(None)
+        assert isinstance(source, PinPadPinSource)
+        pad.reader.remove()
+        with pytest.raises(CardRemovedError):
+            source.verify()
+        assert not card.session.pin_verified and card.session.selected is None
 
 
 def test_the_pin_source_never_yields_a_digit(pad: Pad) -> None:
