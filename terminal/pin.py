@@ -37,6 +37,11 @@ With a PSAM the security module adds its own APDUs on its own reader (not counte
 in the same session every SELECT, READ RECORD 01 and PUK authentication the session already has
 is not sent again (e.g. a second verify: 2; unblock after unblock: 2).
 
+On the reader's PIN pad (a :class:`~terminal.pinsource.PinPadPinSource`, PC/SC part 10) verify
+and change cost the same APDUs: the pad's VERIFY / CHANGE PIN is one command on the wire, filled
+by the reader (:func:`pad_verify`, :func:`pad_change`); the rules that need digits cannot run
+there (see :func:`pad_change`).
+
 Secrecy: PINs are taken as ``bytearray`` (wiped here after coding), ``bytes`` or ``str``;
 ``bytes`` and ``str`` cannot be wiped, and the APDU objects hold an immutable copy for as long as
 the exchange lasts.  No result, repr or message here contains a PIN.  The channel's tracer

@@ -1,6 +1,7 @@
 """``sscard pharmacy`` and ``sscard activate``: the two terminal workflows of issue 5.
 
-Both take the shared card options (:mod:`terminal.cli.options`), ``--pin-stdin`` and the sale
+Both take the shared card options (:mod:`terminal.cli.options`), ``--pin-stdin``, ``--pin-pad
+auto|on|off`` (the social security PIN typed on the reader's PIN pad) and the sale
 policy switches (:class:`terminal.policy.SalePolicy`): ``--no-genuine-required`` (a counter with
 no security module says so; the result then shows "genuineness not checked (policy)"),
 ``--refuse-expired``, ``--stop-on CHECK`` (a warning of CHECK refuses), and for the pharmacy
