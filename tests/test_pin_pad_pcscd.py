@@ -161,6 +161,32 @@ def test_pharmacy_on_the_pad(pad: Pad, pcsc_stack: Any) -> None:
     assert pad.received() == [VERIFY_123456]
 
 
+def test_activation_on_the_pad_takes_only_the_bank_pin_from_stdin(pad: Pad,
+                                                                   pcsc_stack: Any) -> None:
+    from simulator.samples import sample_personalisation
+
+    holder = sample_personalisation(3).holder
+    pad.type("123456", "739251", "739251")
+    done = sscard("activate", "--reader", pad.reader, "--psam-reader", pcsc_stack.psam_reader,
+                  "--name", holder.name, "--id-number", holder.ssn, "--pin-stdin", "--json",
+                  stdin="582047\n582047\n")  # the bank PIN, twice: it leaves as a PIN block
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["activated"] is True and result["ss_pin_changed"] is True
+    pad.type("739251", "123456", "123456")
+    back = sscard("pin", "change", "--reader", pad.reader, "--allow-initial", "--allow-trivial")
+    assert back.returncode == 0, back.stderr
+    assert pad.received() == [bytes.fromhex("805E010007123456FF739251"),
+                              bytes.fromhex("805E010007739251FF123456")]
+
+
+def test_reset_on_the_pad_is_refused_with_the_reason(pad: Pad) -> None:
+    done = sscard("pin", "reset", "--reader", pad.reader, "--pin-pad", "on")
+    assert done.returncode == 2
+    assert "security module" in done.stderr and "--pin-pad off" in done.stderr
+    assert pad.received() == []
+
+
 # --- no digit in the terminal's process ----------------------------------------------------------
 
 
