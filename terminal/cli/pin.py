@@ -41,6 +41,7 @@ from apdu.errors import (
     SSCardError,
     UsageError,
 )
+from apdu.part10 import DEFAULT_PIN_LENGTH
 from terminal.card import Card, open_card
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable, to_json
@@ -113,6 +114,11 @@ def pin_entry(card: Card, host: PinSource, pin_pad: PinPadMode | None) -> PinSou
     if pin_pad is None:
         return source
     return AnnouncedPinSource(source, functools.partial(_tell, f"{line} (--pin-pad {pin_pad})"))
+
+
+def pad_length(policy: PinPolicy) -> int:
+    """The PIN length a pad asks for under ``policy``: its exact length, else the default."""
+    return policy.length or DEFAULT_PIN_LENGTH
 
 
 def pad_mode(pin_pad: PinPadMode | None) -> PinPadMode:
@@ -270,7 +276,7 @@ def change_cmd(
 ) -> None:
     """Change the PIN (asks: current PIN, new PIN, new PIN again)."""
     with refusals(opts), open_card(
-        **opts.card_kwargs(), pin_pad=pad_mode(pin_pad), pin_pad_length=policy.length or 6
+        **opts.card_kwargs(), pin_pad=pad_mode(pin_pad), pin_pad_length=pad_length(policy)
     ) as card:
         source = pin_entry(card, pin_source, pin_pad)
         on_pad = isinstance(source, PinPadPinSource)
@@ -314,6 +320,6 @@ def reset_cmd(
 
 
 __all__ = [
-    "pin", "pad_mode", "pin_entry", "pin_source_option", "policy_options", "refusals", "emit",
-    "describe_status",
+    "pin", "pad_length", "pad_mode", "pin_entry", "pin_source_option", "policy_options",
+    "refusals", "emit", "describe_status",
 ]

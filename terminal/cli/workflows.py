@@ -33,7 +33,15 @@ from terminal.card import open_card
 from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable
-from terminal.cli.pin import emit, pad_mode, pin_entry, pin_source_option, policy_options, refusals
+from terminal.cli.pin import (
+    emit,
+    pad_length,
+    pad_mode,
+    pin_entry,
+    pin_source_option,
+    policy_options,
+    refusals,
+)
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import PinPadMode, PinSource
 from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
@@ -195,7 +203,7 @@ def activate(
     try:
         with refusals(opts), open_card(
             **opts.card_kwargs(), policy=sale_policy, pin_pad=pad_mode(pin_pad),
-            pin_pad_length=policy.length or 6,
+            pin_pad_length=pad_length(policy),
         ) as card:
             result = card.activate(
                 clerk_name=clerk_name,
