@@ -289,6 +289,7 @@ class Card:
         self._pad_length = pin_pad_length
         self._pad_timeout = pin_pad_timeout
         self._pad: PinPad | None = None
+        self._no_pad = "no PIN pad"
         self._probed = pin_pad == "off"
         #: the social security PIN: status, verify, change, unblock, reset, the initial-PIN probe.
         self.pin = CardPin(self)
@@ -342,11 +343,13 @@ class Card:
             if usable and info is not None:
                 self._pad = PinPad(self.session.channel, info, pin_length=self._pad_length,
                                    timeout=self._pad_timeout)
-            elif self.pin_pad_mode == "on":
-                what = "no PIN pad" if info is None else "no PIN pad for both VERIFY and CHANGE"
-                raise ControlNotSupported(
-                    f"{self.reader.name} has {what} (PC/SC part 10); use --pin-pad auto or off"
-                )
+            elif info is not None:
+                self._no_pad = "no PIN pad for both VERIFY and CHANGE"
+        if self._pad is None and self.pin_pad_mode == "on":  # every time: never a fallback
+            raise ControlNotSupported(
+                f"{self.reader.name} has {self._no_pad} (PC/SC part 10); "
+                "use --pin-pad auto or off"
+            )
         return self._pad
 
     def pin_source(self, host: PinSource | PinInput | None = None) -> PinSource | PinInput:
