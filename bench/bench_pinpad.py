@@ -4,7 +4,8 @@ Side by side, interleaved, the keypad entry queued beforehand (the holder's typi
 the system's):
 
 - in-process: ``CardChannel.pin_pad_verify`` through the simulated pad vs ``CardChannel.send`` of
-  the same VERIFY, on one in-memory card;
+  the same VERIFY, on one in-memory card; and the terminal's whole verify through the front door
+  (``open_card(pin_pad="on")`` + ``card.pin.verify()``: discovery included) vs the host's;
 - through pcscd: the PIN-pad reader (``libifd-sscard.so`` -> ``sscard sim serve``) doing the pad
   VERIFY vs the host VERIFY on the same file-backed card (both pay the card's two fsync'ed saves),
   and the empty VERIFY round trip through ``libifd-sscard.so`` vs through Debian's vpcd.
@@ -90,6 +91,40 @@ def _in_process(n: int) -> list[dict]:
     ]
 
 
+def _front_door(n: int) -> list[dict]:
+    """The terminal's whole verify on the pad: ``open_card(pin_pad="on")`` (power on, the
+    transaction), ``card.pin.verify()`` (part 10 discovery: 3 control requests, the empty
+    VERIFY, the pad VERIFY) vs the same with the PIN from the host (``pin_pad="off"``)."""
+    import terminal
+    from drivers.simulated import SimulatedReader
+    from simulator.pinpad import PinPadFirmware, ScriptedKeypad
+    from terminal.pinsource import ListPinSource
+
+    keypad = ScriptedKeypad()
+    reader = SimulatedReader.sample(pin_pad=PinPadFirmware(keypad))
+
+    def on_pad() -> None:
+        with terminal.open_card(reader=reader, sam=None, pin_pad="on") as card:
+            card.pin.verify()
+
+    def on_host() -> None:
+        with terminal.open_card(reader=reader, sam=None, pin_pad="off") as card:
+            card.pin.verify(ListPinSource([PIN]))
+
+    pad_t, host_t = _interleaved(
+        on_pad, on_host, n, lambda: keypad.push(PIN) if keypad.pending == 0 else None
+    )
+    keypad.clear()
+    mp, mh = statistics.median(pad_t) * 1000, statistics.median(host_t) * 1000
+    note = f"open_card + pin.verify(), in-memory card, median of {len(pad_t)}"
+    return [
+        {"benchmark": "terminal verify on the pad, in-process", "value": mp, "unit": "µs",
+         "note": note + "; discovery + empty VERIFY + pad VERIFY"},
+        {"benchmark": "terminal verify on the host, in-process", "value": mh, "unit": "µs",
+         "note": note + "; empty VERIFY + VERIFY"},
+    ]
+
+
 def _through_pcscd(n: int) -> list[dict]:
     from drivers.channel import CardChannel
     from drivers.pcsc import PcscReader
@@ -163,7 +198,7 @@ def run(quick: bool = False) -> list[dict]:
 
         if not os.environ.get(CSOCK_ENV):
             raise StackError("the PIN-pad benchmark needs a private pcscd (root and unshare)")
-        return _in_process(n * 10) + _through_pcscd(n)
+        return _in_process(n * 10) + _front_door(n * 2) + _through_pcscd(n)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Protocol
 from apdu import part10, status
 from apdu.command import CommandAPDU
 from apdu.commands import get_response
-from apdu.errors import ProtocolError, ResponseFormatError, TransportError
+from apdu.errors import ControlNotSupported, ProtocolError, ResponseFormatError, TransportError
 from apdu.response import ResponseAPDU
 from drivers.base import Reader
 
@@ -167,9 +167,9 @@ class CardChannel:
     def _control(self, code: int, raw: bytes, feature: int | None, template: bytes | None) -> bytes:
         tracer = self.tracer
         if tracer is None:
-            return self.reader.control(code, raw)
+            return self._reader_control(code, raw)
         start = time.perf_counter()
-        answer = self.reader.control(code, raw)
+        answer = self._reader_control(code, raw)
         seconds = time.perf_counter() - start
         record = getattr(tracer, "control", None)
         if record is not None:
@@ -177,6 +177,15 @@ class CardChannel:
         elif template is not None:
             tracer.exchange(template, answer, seconds)
         return answer
+
+    def _reader_control(self, code: int, raw: bytes) -> bytes:
+        try:
+            return self.reader.control(code, raw)
+        except ControlNotSupported:  # no such feature: the card's state is untouched
+            raise
+        except TransportError:  # the card or the reader went away (during PIN entry, say)
+            self._card_lost()
+            raise
 
     def pin_pad_exchange(
         self, code: int, structure: part10.PinVerify | part10.PinModify

@@ -51,11 +51,19 @@ from pathlib import Path
 from typing import Final, Literal
 
 import terminal.pin as pinops
-from apdu.errors import NoCardError, TransportError, UsageError
+from apdu import part10
+from apdu.errors import (
+    ControlNotSupported,
+    NoCardError,
+    PinLengthError,
+    TransportError,
+    UsageError,
+)
 from apdu.extensions import Extension
 from drivers.base import Reader
 from drivers.channel import CardChannel, Tracer
 from drivers.open import open_reader
+from drivers.pinpad import PinPad, probe
 from terminal.activation import ActivationStatus, decide
 from terminal.appread import FilesRead, load_extension, read_files, select_files
 from terminal.bank import BankRecord, bank_record, select_bank
@@ -66,7 +74,13 @@ from terminal.models import CardRead, national_terminal_number
 from terminal.photo import Photo, read_photo
 from terminal.pinblock import PinKey
 from terminal.pinpolicy import PinInput, PinPolicy
-from terminal.pinsource import ListPinSource, PinSource
+from terminal.pinsource import (
+    PIN_PAD_MODES,
+    ListPinSource,
+    PinPadMode,
+    PinPadPinSource,
+    PinSource,
+)
 from terminal.pinstatus import PinStatus
 from terminal.policy import SalePolicy
 from terminal.reading import read_card
@@ -158,6 +172,9 @@ def open_card(
     on_waiting: Callable[[], None] | None = None,
     mf_retry: bool = True,
     zhejiang_rule: bool = True,
+    pin_pad: PinPadMode = "auto",
+    pin_pad_length: int = part10.DEFAULT_PIN_LENGTH,
+    pin_pad_timeout: int = part10.DEFAULT_TIMEOUT,
 ) -> Iterator[Card]:
     """Open the card in ``reader`` (a PC/SC selector: index, exact name or pattern; or a
     :class:`drivers.base.Reader`) or the simulator (``sim=True``: the built-in sample card;
@@ -172,10 +189,20 @@ def open_card(
     tests; default the system's).  ``notes``: where the card tells the operator things (no
     security module; the initial-PIN probe's cost), one line each.
 
+    ``pin_pad``: where the holder types the social security PIN (issue 13).  ``"auto"``: on the
+    reader's PIN pad when it has one (PC/SC part 10 VERIFY/MODIFY_PIN_DIRECT, asked the first time
+    a PIN is needed), else as the caller's :class:`PinSource` says; ``"on"``: the pad is required
+    (:class:`apdu.errors.ControlNotSupported` when the reader has none); ``"off"``: never the pad.
+    On the pad the PIN never reaches this process (:class:`terminal.pinsource.PinPadPinSource`).
+    ``pin_pad_length``: the fixed PIN length the pad asks for (part 10 inserts a fixed count;
+    a policy's exact length overrides it for a change); ``pin_pad_timeout``: seconds per entry.
+
     Raises :class:`apdu.errors.UsageError` for a bad combination, and the typed transport errors
     of :mod:`apdu.errors` (no reader, no card, a card file in use...).
     """
     _source(reader, sim)
+    if pin_pad not in PIN_PAD_MODES:
+        raise UsageError(f"pin_pad must be one of {', '.join(PIN_PAD_MODES)}, not {pin_pad!r}")
     if sam is DEFAULT:
         sam = "test" if sim is not None and sim is not False else None
     with ExitStack() as stack:
@@ -198,7 +225,8 @@ def open_card(
             CardChannel(device, tracer=tracer), sam=module, mf_retry=mf_retry,
             zhejiang_rule=zhejiang_rule, read_strategy=read_strategy,
         )
-        card = Card(session, policy=policy, today=today, notes=notes)
+        card = Card(session, policy=policy, today=today, notes=notes, pin_pad=pin_pad,
+                    pin_pad_length=pin_pad_length, pin_pad_timeout=pin_pad_timeout)
         if module is None:
             card.note(NO_SAM)
         yield card
@@ -257,11 +285,21 @@ class Card:
         policy: SalePolicy | None = None,
         today: dt.date | None = None,
         notes: Notes | None = None,
+        pin_pad: PinPadMode = "off",
+        pin_pad_length: int = part10.DEFAULT_PIN_LENGTH,
+        pin_pad_timeout: int = part10.DEFAULT_TIMEOUT,
     ) -> None:
         self.session = session
         self.policy = policy or SalePolicy()
         self.today = today
         self._notes = notes
+        #: ``auto`` / ``on`` / ``off``: see :func:`open_card`.
+        self.pin_pad_mode: PinPadMode = pin_pad
+        self._pad_length = pin_pad_length
+        self._pad_timeout = pin_pad_timeout
+        self._pad: PinPad | None = None
+        self._no_pad = "no PIN pad"
+        self._probed = pin_pad == "off"
         #: the social security PIN: status, verify, change, unblock, reset, the initial-PIN probe.
         self.pin = CardPin(self)
 
@@ -295,6 +333,56 @@ class Card:
         """Tell the operator ``text`` (one line) through ``notes``, when one was given."""
         if self._notes is not None:
             self._notes(text)
+
+    # -- where the PIN is typed (issue 13) ---------------------------------------------------------
+
+    @property
+    def pin_pad(self) -> PinPad | None:
+        """The reader's PIN pad when this card uses it (``pin_pad`` auto with a pad, or on);
+        None for host entry.  The reader is asked once (part 10 discovery: no APDU)."""
+        if not self._probed:
+            info = probe(self.session.channel)
+            self._probed = True
+            usable = info is not None and info.can_verify and info.can_modify
+            if usable and info is not None and self.pin_pad_mode == "auto":
+                try:  # auto: a pad that cannot take the deployment's length is not used
+                    info.limits.check(self._pad_length)
+                except PinLengthError:
+                    usable = False
+            if usable and info is not None:
+                self._pad = PinPad(self.session.channel, info, pin_length=self._pad_length,
+                                   timeout=self._pad_timeout)
+            elif info is not None:
+                self._no_pad = "no PIN pad for both VERIFY and CHANGE"
+        if self._pad is None and self.pin_pad_mode == "on":  # every time: never a fallback
+            raise ControlNotSupported(
+                f"{self.reader.name} has {self._no_pad} (PC/SC part 10); "
+                "use --pin-pad auto or off"
+            )
+        return self._pad
+
+    def pin_source(self, host: PinSource | PinInput | None = None) -> PinSource | PinInput:
+        """Where the social security PIN comes from for this card: the reader's PIN pad
+        (:class:`PinPadPinSource`, ``host`` kept for PINs a pad cannot take) when the card uses
+        one, else ``host`` as given.  Digits given with ``pin_pad="on"`` are refused: the PIN
+        belongs on the pad."""
+        if isinstance(host, PinPadPinSource):
+            return host
+        if isinstance(host, bytes | bytearray | str):
+            if self.pin_pad_mode == "on":
+                raise UsageError("pin_pad='on': the PIN is typed on the PIN pad, not passed in")
+            return host
+        pad = self.pin_pad
+        if pad is not None:
+            return PinPadPinSource(pad, host)
+        if host is None:
+            raise UsageError("no PIN source was given and the reader has no PIN pad")
+        return host
+
+    def _entry(self, host: PinSource) -> PinSource:
+        source = self.pin_source(host)
+        assert not isinstance(source, bytes | bytearray | str)
+        return source
 
     def reset(self) -> bytes:
         """Warm-reset the card: its security state (and the session's) is gone; the ATR."""
@@ -370,7 +458,7 @@ class Card:
     def area_code(self, pin: PinSource | PinInput | None = None) -> str:
         """The medical insurance area code (DF04 EF05 tag 84).  It needs the PIN: unless it was
         verified in this session, ``pin`` is verified first (status, then ONE VERIFY)."""
-        if not self.session.pin_verified and pin is not None:
+        if not self.session.pin_verified and (pin is not None or self.pin_pad is not None):
             self.pin.verify(pin)
         return read_area_code(self.session)
 
@@ -391,7 +479,8 @@ class Card:
         ``extension``: a region's declaration (:class:`apdu.extensions.Extension` or its TOML
         file).  Files that could not be opened are in ``.not_opened``, with the reason."""
         ext = load_extension(extension) if isinstance(extension, (str, os.PathLike)) else extension
-        source = pin if pin is None or isinstance(pin, PinSource) else ListPinSource([pin])
+        given = None if pin is None else self.pin_source(pin)  # the pad when the card uses one
+        source = given if given is None or isinstance(given, PinSource) else ListPinSource([given])
         return read_files(
             self.session, select_files(files, ext), pin_source=source, extension=ext,
             strategy=strategy,
@@ -419,7 +508,8 @@ class Card:
         from terminal.workflows.pharmacy import pharmacy
 
         return pharmacy(
-            self.session, pin_source, today=self._today(today), policy=policy or self.policy,
+            self.session, self._entry(pin_source), today=self._today(today),
+            policy=policy or self.policy,
             change_initial_pin=change_initial_pin, pin_policy=pin_policy,
         )
 
@@ -458,7 +548,8 @@ class Card:
         host = bank_host if bank_host is not None else LoopbackBankHost(keys={fmt: key})
         return activate(
             self.session, clerk_name=clerk_name, clerk_id_number=clerk_id_number,
-            pin_source=pin_source, bank_host=host, policy=pin_policy, pin_key=key, fmt=fmt,
+            pin_source=self._entry(pin_source), bank_host=host, policy=pin_policy, pin_key=key,
+            fmt=fmt,
             today=self._today(today), sale_policy=policy or self.policy, bank_gpo=bank_gpo,
             photo=photo,
         )
@@ -483,14 +574,15 @@ class CardPin:
         return pinops.status_of(self._session)
 
     def verify(
-        self, pin: PinSource | PinInput, *, known_status: PinStatus | None = None
+        self, pin: PinSource | PinInput | None = None, *, known_status: PinStatus | None = None
     ) -> pinops.VerifyResult:
-        """Status first (unless ``known_status``), then ONE VERIFY; a blocked PIN is not tried."""
-        return pinops.verify(self._session, pin, known_status=known_status)
+        """Status first (unless ``known_status``), then ONE VERIFY; a blocked PIN is not tried.
+        On the reader's PIN pad when the card uses one (``pin`` may then be None)."""
+        return pinops.verify(self._session, self._card.pin_source(pin), known_status=known_status)
 
     def change(
         self,
-        old: PinSource | PinInput,
+        old: PinSource | PinInput | None = None,
         new: PinSource | PinInput | None = None,
         *,
         policy: PinPolicy | None = None,
@@ -501,6 +593,9 @@ class CardPin:
         ``policy`` is checked before anything is sent; with ``forbid_birth_date`` the holder's
         birth date is read from the card unless given."""
         policy = policy or PinPolicy()
+        old = self._card.pin_source(old)
+        if isinstance(old, PinPadPinSource):  # no digit on the host: nothing to compare with
+            return pinops.pad_change(self._session, old, policy, known_status=known_status)
         birth = birth_date if birth_date is not None else self.birth_date_for(policy)
         return pinops.change(
             self._session, old, old if new is None else new, policy, birth,
@@ -517,6 +612,8 @@ class CardPin:
         """Counter staff: a new PIN without the old one (needs the security module); the
         ``policy``, when given, is checked before anything is sent (``forbid_birth_date``:
         against the holder's birth date, read from the card)."""
+        if isinstance(new, PinPadPinSource):  # the security module encrypts it: host entry
+            new = new.host_entry("new PIN of a reset")
         birth = self.birth_date_for(policy) if policy is not None else None
         return pinops.reset(self._session, new, policy, birth_date=birth)
 

@@ -37,6 +37,11 @@ With a PSAM the security module adds its own APDUs on its own reader (not counte
 in the same session every SELECT, READ RECORD 01 and PUK authentication the session already has
 is not sent again (e.g. a second verify: 2; unblock after unblock: 2).
 
+On the reader's PIN pad (a :class:`~terminal.pinsource.PinPadPinSource`, PC/SC part 10) verify
+and change cost the same APDUs: the pad's VERIFY / CHANGE PIN is one command on the wire, filled
+by the reader (:func:`pad_verify`, :func:`pad_change`); the rules that need digits cannot run
+there (see :func:`pad_change`).
+
 Secrecy: PINs are taken as ``bytearray`` (wiped here after coding), ``bytes`` or ``str``;
 ``bytes`` and ``str`` cannot be wiped, and the APDU objects hold an immutable copy for as long as
 the exchange lasts.  No result, repr or message here contains a PIN.  The channel's tracer
@@ -61,7 +66,7 @@ from apdu.keys import key_name_for_kid
 from apdu.names import SFI_EF05, Kid
 from apdu.tlv import simple_record
 from terminal.pinpolicy import INITIAL_PIN, PinInput, PinPolicy, card_format_ok, same_pin
-from terminal.pinsource import PinSource, wipe
+from terminal.pinsource import PinPadPinSource, PinSource, wipe
 from terminal.pinstatus import PinStatus, pin_status
 from terminal.session import CardSession
 
@@ -196,6 +201,9 @@ def verify(
     st = _usable_status(session, known_status)
     if st.state == "not_enabled":
         return VerifyResult("not_enabled", None, session.channel.apdu_count - start)
+    if isinstance(pin, PinPadPinSource):
+        pad_verify(session, pin)
+        return VerifyResult("verified", st.tries_left, session.channel.apdu_count - start)
     entry = _take(pin, PROMPT_PIN)
     try:
         block = encode_pin(entry, "PIN")
@@ -224,6 +232,9 @@ def change(
     :class:`~apdu.status.WrongPin` (the card used a try).
     """
     policy = policy or PinPolicy()
+    pad = old if isinstance(old, PinPadPinSource) else new
+    if isinstance(pad, PinPadPinSource):
+        return pad_change(session, pad, policy, known_status=known_status)
     old_pin = new_pin = None
     try:
         old_pin = _take(old, PROMPT_CURRENT)
@@ -237,6 +248,70 @@ def change(
     _usable_status(session, known_status)  # a blocked PIN: the old PIN is not sent
     session.pin_changed()
     _send(session, commands.change_pin(old_block, new_block))
+    return PinOpResult("change", session.channel.apdu_count - start)
+
+
+# --- §6 on the reader's PIN pad (PC/SC part 10) ---------------------------------------------------
+
+
+def _bound(session: CardSession, source: PinPadPinSource) -> None:
+    if source.pad.channel is not session.channel:
+        raise UsageError("the PIN pad belongs to another card channel than this session's")
+
+
+def pad_verify(session: CardSession, source: PinPadPinSource) -> None:
+    """ONE VERIFY typed on the pad, in the PIN's domain; the session remembers the outcome.
+
+    The terminal sends the template ``00 20 00 00 Lc FF..`` and the reader inserts the digits;
+    raises the pad's results (:class:`~apdu.errors.PinEntryCancelled`, ``...Timeout``,
+    ``...Length``: the card received nothing) or the card's (``WrongPin``, ``PinBlocked``).
+    """
+    _bound(session, source)
+    session.enter_pin_domain()
+    session.pin_verified = False
+    source.verify()
+    session.pin_verified = True
+
+
+def pad_length(source: PinPadPinSource, policy: PinPolicy) -> PinPadPinSource:
+    """The pad asking for the length the policy wants (part 10 inserts one fixed count for the
+    current and the new PIN alike): the policy's exact length, else the pad's when the policy's
+    range holds it; a :class:`~apdu.errors.PolicyError` otherwise (nothing sent)."""
+    if policy.length is not None:
+        return source.with_length(policy.length)
+    if not policy.min_length <= source.pin_length <= policy.max_length:
+        raise PolicyError(
+            f"the PIN pad asks for {source.pin_length} digits, outside the policy's "
+            f"{policy.min_length}..{policy.max_length}"
+        )
+    return source
+
+
+def pad_change(
+    session: CardSession,
+    source: PinPadPinSource,
+    policy: PinPolicy,
+    *,
+    known_status: PinStatus | None = None,
+) -> PinOpResult:
+    """CHANGE PIN typed on the pad: current PIN, new PIN, new PIN again (§6).
+
+    What the policy can still enforce without digits is enforced: the length (the pad's fixed
+    count, checked against the policy and the pad's own limits before anything is sent; the pad
+    refuses another count with ``6403``) and the confirmation (the pad's ``6402``).  The checks
+    that need the digits (trivial, initial, birth date, same as the current PIN) cannot run: the
+    card applies its own rules.  A blocked PIN is reported before the pad asks anything.
+    """
+    _bound(session, source)
+    if policy.forbid_birth_date:  # asked for explicitly: refused rather than silently skipped
+        raise UsageError("the birth-date rule needs the new PIN's digits, which a PIN pad never "
+                         "gives the terminal; use host entry (--pin-pad off) to apply it")
+    source = pad_length(source, policy)
+    source.pad.info.limits.check(source.pin_length)  # the pad's limits: before anything is sent
+    start = session.channel.apdu_count
+    _usable_status(session, known_status)
+    session.pin_changed()
+    source.change()
     return PinOpResult("change", session.channel.apdu_count - start)
 
 
@@ -309,6 +384,8 @@ def reset(
     """
     pin = None
     try:
+        if isinstance(new_pin, PinPadPinSource):  # the security module encrypts it: host entry
+            new_pin = new_pin.host_entry("new PIN of a reset")
         pin = _take(new_pin, PROMPT_NEW, confirm=True)
         if policy is not None:
             policy.check_new(pin, new_again, birth_date)

@@ -7,8 +7,9 @@ interface, :class:`PinSource`, that every PIN command and workflow asks in the s
   stdout stays clean); a new PIN (``confirm=True``) is asked twice;
 - :class:`StdinPinSource`: ``--pin-stdin``, one PIN per line in the order the command asks (a new
   PIN takes two lines: the PIN and its repetition); a missing line is a usage error;
-- :class:`PinPadPinSource`: room for a PC/SC part 10 PIN pad (FEATURE_VERIFY_PIN_DIRECT), where the
-  PIN never reaches the host at all.  Not implemented: it refuses clearly.
+- :class:`PinPadPinSource`: the reader's PC/SC part 10 PIN pad (VERIFY/MODIFY_PIN_DIRECT): the PIN
+  is typed on the reader and never reaches the host; the source yields no digit at all, and
+  :mod:`terminal.pin` runs the pad's own VERIFY / CHANGE PIN for it.
 
 PINs are never taken from argv.  They travel as short-lived ``bytearray`` of ASCII digits, so the
 caller can :func:`wipe` them (zero the bytes) as soon as they have been coded into an APDU.
@@ -23,12 +24,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TextIO, runtime_checkable
 
 import click
 
 from apdu.errors import PolicyError, UsageError
 from terminal.pinpolicy import same_pin
+
+if TYPE_CHECKING:
+    from drivers.pinpad import PinPad
 
 
 @runtime_checkable
@@ -178,29 +182,111 @@ class ListPinSource:
         return f"ListPinSource(remaining={len(self._pins)})"
 
 
-#: PC/SC part 10 (CCID) feature tag for a PIN pad that verifies the PIN itself.
-FEATURE_VERIFY_PIN_DIRECT = 0x06
-#: … and for one that changes it.
-FEATURE_MODIFY_PIN_DIRECT = 0x07
+PinPadMode = Literal["auto", "on", "off"]
+#: the choices of ``--pin-pad`` / ``open_card(pin_pad=...)``.
+PIN_PAD_MODES: tuple[PinPadMode, ...] = ("auto", "on", "off")
 
 
 class PinPadPinSource:
-    """Placeholder for a PC/SC part 10 PIN pad (FEATURE_VERIFY_PIN_DIRECT / MODIFY_PIN_DIRECT).
+    """The reader's PIN pad (PC/SC part 10 VERIFY/MODIFY_PIN_DIRECT): the PIN never reaches us.
 
-    With a PIN pad the PIN never reaches the host: the terminal sends a PIN_VERIFY_STRUCTURE
-    (the VERIFY template ``00 20 00 00``, BCD format, 4..16 digits, §6) with SCardControl and the
-    reader inserts the digits itself.  That is a different flow from "get the PIN, then send
-    VERIFY", so it cannot be a drop-in :meth:`get`; this class marks the place and refuses.
+    The holder types on the reader, and the reader inserts the digits into the APDU template the
+    terminal sent (:class:`drivers.pinpad.PinPad`).  So this source **never yields a digit**:
+    :meth:`get` refuses, and the PIN operations of :mod:`terminal.pin` recognise the source and
+    run :meth:`verify` / :meth:`change` instead of "get the PIN, then send VERIFY".
+
+    ``host`` is where the PINs a part 10 pad cannot take come from (the bank PIN of the
+    activation kiosk, which goes to the bank host as an ISO 9564 block, and the new PIN of a
+    counter-staff reset, which the security module encrypts): :meth:`host_entry`.  None: such a
+    PIN is refused with a clear error.
     """
 
-    def __init__(self, reader_name: str = "this reader") -> None:
-        self.reader_name = reader_name
+    #: what the CLI and the results call this way of entering the PIN.
+    kind = "pin-pad"
+
+    def __init__(self, pad: PinPad, host: PinSource | None = None) -> None:
+        self.pad = pad
+        self.host = host
+        #: called once, just before the pad first asks the holder (the CLI's "PIN entry" line).
+        self.on_first_use: Callable[[], None] | None = None
+
+    def _used(self) -> None:
+        tell, self.on_first_use = self.on_first_use, None
+        if tell is not None:
+            tell()
+
+    @property
+    def reader_name(self) -> str:
+        return self.pad.channel.reader.name
+
+    @property
+    def pin_length(self) -> int:
+        """The fixed PIN length the pad asks for (part 10 inserts a fixed count, see README)."""
+        return self.pad.pin_length
 
     def get(self, prompt: str, *, confirm: bool = False) -> bytearray:
+        """Never a digit: the PIN is typed on the pad and goes from the pad to the card."""
         raise UsageError(
-            f"PIN pad entry (PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT) is not supported by "
-            f"{self.reader_name} in this version of sscard; use the keyboard prompt or --pin-stdin"
+            f"the {prompt} is typed on the PIN pad of {self.reader_name}; "
+            "the terminal never sees it"
         )
 
+    def host_entry(self, what: str) -> PinSource:
+        """The host source for a PIN a part 10 pad cannot take (``what`` names it)."""
+        if self.host is None:
+            raise UsageError(f"the {what} cannot be typed on a PC/SC PIN pad and no other PIN "
+                             "entry was given")
+        return self.host
+
+    def with_length(self, pin_length: int) -> PinPadPinSource:
+        """The same pad asking for ``pin_length`` digits (e.g. the policy's exact length)."""
+        if pin_length == self.pad.pin_length:
+            return self
+        from drivers.pinpad import PinPad
+
+        pad = PinPad(self.pad.channel, self.pad.info, pin_length=pin_length,
+                     timeout=self.pad.timeout, lang_id=self.pad.lang_id)
+        other = PinPadPinSource(pad, self.host)
+        other.on_first_use = self.on_first_use
+        return other
+
+    def verify(self) -> None:
+        """VERIFY typed on the pad (raises the pad's and the card's typed errors)."""
+        self._used()
+        self.pad.verify()
+
+    def change(self) -> None:
+        """CHANGE PIN typed on the pad: current PIN, new PIN, new PIN again."""
+        self._used()
+        self.pad.change()
+
     def __repr__(self) -> str:
-        return f"PinPadPinSource({self.reader_name!r})"
+        return f"PinPadPinSource({self.reader_name!r}, {self.pad.pin_length} digits)"
+
+
+class AnnouncedPinSource:
+    """A host :class:`PinSource` that calls ``on_first_use`` once, before the first PIN is asked
+    (the CLI tells the operator where the PIN is typed, and only when one is)."""
+
+    def __init__(self, inner: PinSource, on_first_use: Callable[[], None]) -> None:
+        self.inner = inner
+        self.on_first_use: Callable[[], None] | None = on_first_use
+
+    def get(self, prompt: str, *, confirm: bool = False) -> bytearray:
+        tell, self.on_first_use = self.on_first_use, None
+        if tell is not None:
+            tell()
+        return self.inner.get(prompt, confirm=confirm)
+
+    def __repr__(self) -> str:
+        return f"AnnouncedPinSource({self.inner!r})"
+
+
+def describe_entry(source: object) -> str:
+    """One line for the operator: where the PIN is typed (never what)."""
+    if isinstance(source, PinPadPinSource):
+        return (f"PIN entry: the PIN pad of {source.reader_name} "
+                f"({source.pin_length} digits; the PIN never reaches this computer)")
+    if isinstance(source, StdinPinSource):
+        return "PIN entry: standard input (--pin-stdin)"
+    return "PIN entry: this computer's keyboard"

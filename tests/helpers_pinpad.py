@@ -10,6 +10,7 @@ PC/SC call returns.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from apdu.names import SSSE_NAME
 
@@ -53,6 +54,32 @@ class RecordingCard:
 
     def since(self, mark: int) -> list[bytes]:
         return self.received[mark:]
+
+
+def press(keypad: Any, *entries: str) -> None:
+    """The holder's keys on a :class:`simulator.pinpad.ScriptedKeypad`: digits then OK, or
+    ``"cancel"`` / ``"timeout"``."""
+    for entry in entries:
+        if entry == "cancel":
+            keypad.push_cancel()
+        elif entry == "timeout":
+            keypad.push_timeout()
+        else:
+            keypad.push(entry)
+
+
+def stack_pad(pcsc_stack: Any) -> Any:
+    """The test stack's PIN-pad harness, alive and with an empty keypad queue; the test fails
+    (never skips) when the stack has none."""
+    import pytest
+
+    harness = pcsc_stack.pinpad
+    if harness is None:
+        pytest.fail("the PIN-pad reader needs the test stack's private pcscd (root and unshare)",
+                    pytrace=False)
+    harness.check_alive()
+    harness.keypad("clear")
+    return harness
 
 
 def recorded(path: Path) -> list[bytes]:

@@ -39,7 +39,7 @@ from drivers.trace import LogTracer, RecordingTracer, StreamTracer
 from simulator.pinpad import PadConfig, PinPadFirmware, ScriptedKeypad
 from simulator.samples import sample_card
 from tests.helpers_drivers import ScriptedReader
-from tests.helpers_pinpad import EMPTY_VERIFY, SELECT_SSSE, RecordingCard
+from tests.helpers_pinpad import EMPTY_VERIFY, SELECT_SSSE, RecordingCard, press
 
 VERIFY_123456 = bytes.fromhex("0020000003123456")
 SELECT = CommandAPDU.from_bytes(SELECT_SSSE)
@@ -53,13 +53,7 @@ class Rig:
     channel: CardChannel
 
     def type(self, *entries: str) -> None:
-        for entry in entries:
-            if entry == "cancel":
-                self.keypad.push_cancel()
-            elif entry == "timeout":
-                self.keypad.push_timeout()
-            else:
-                self.keypad.push(entry)
+        press(self.keypad, *entries)
 
     def start(self) -> int:
         """SELECT SSSE; the index of the next command the card will receive."""

@@ -17,7 +17,6 @@ from terminal import pin as pinops
 from terminal.pinpolicy import PinPolicy, birth_date_forms, is_trivial
 from terminal.pinsource import (
     ListPinSource,
-    PinPadPinSource,
     PinSource,
     PromptPinSource,
     StdinPinSource,
@@ -157,11 +156,6 @@ def test_prompt_source_asks_twice_without_echo() -> None:
     assert len(asked) == 3
     assert all(kw["hide_input"] is True and kw["err"] is True for _, kw in asked)
     assert "again" in asked[1][0]
-
-
-def test_pin_pad_is_a_clear_refusal() -> None:
-    with pytest.raises(UsageError, match="FEATURE_VERIFY_PIN_DIRECT"):
-        PinPadPinSource("ACME PIN pad 0").get("PIN")
 
 
 def test_list_source_and_wiping() -> None:

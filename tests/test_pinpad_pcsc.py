@@ -32,7 +32,7 @@ from drivers.channel import CardChannel
 from drivers.pcsc import PcscReader
 from drivers.pinpad import PinPad, probe
 from drivers.trace import RecordingTracer, StreamTracer
-from tests.helpers_pinpad import EMPTY_VERIFY, SELECT_SSSE
+from tests.helpers_pinpad import EMPTY_VERIFY, SELECT_SSSE, stack_pad
 from tests.stack import PinPadHarness
 from tests.test_pcsc_tools import tool
 
@@ -42,12 +42,7 @@ VERIFY_123456 = bytes.fromhex("0020000003123456")
 
 @pytest.fixture
 def pad(pcsc_stack: Any) -> Iterator[PinPadHarness]:
-    harness = pcsc_stack.pinpad
-    if harness is None:
-        pytest.fail("the PIN-pad reader needs the test stack's private pcscd (root and unshare)",
-                    pytrace=False)
-    harness.check_alive()
-    harness.keypad("clear")
+    harness = stack_pad(pcsc_stack)
     yield harness
     assert harness.keypad("status") == "keypad 0 entries queued", "a test left keypad entries"
 

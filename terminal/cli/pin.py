@@ -2,7 +2,9 @@
 
 Every subcommand takes the shared card options (:mod:`terminal.cli.options`) and ``--pin-stdin``
 (one PIN per line, in the order the command asks; otherwise a no-echo prompt on the terminal).
-PINs are never options or arguments.
+PINs are never options or arguments.  ``--pin-pad auto|on|off`` (verify, change, and the
+workflows): the holder types the PIN on the reader's PIN pad (PC/SC part 10) when the reader has
+one (auto), must (on), or never (off); one line on stderr says which entry is used.
 
 ======= ============================================================================
 status  the empty VERIFY: not enabled / enabled with N tries left / blocked (no try used)
@@ -29,12 +31,31 @@ import click
 import terminal.pin as pinops
 from apdu import status as sw
 from apdu.codec import PIN_MAX_DIGITS, PIN_MIN_DIGITS
-from apdu.errors import PolicyError, SSCardError, UsageError
-from terminal.card import open_card
+from apdu.errors import (
+    PinEntryCancelled,
+    PinEntryMismatch,
+    PinEntryTimeout,
+    PinLengthError,
+    PinPadError,
+    PolicyError,
+    SSCardError,
+    UsageError,
+)
+from apdu.part10 import DEFAULT_PIN_LENGTH
+from terminal.card import Card, open_card
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable, to_json
 from terminal.pinpolicy import PinPolicy
-from terminal.pinsource import PinSource, PromptPinSource, StdinPinSource
+from terminal.pinsource import (
+    PIN_PAD_MODES,
+    AnnouncedPinSource,
+    PinPadMode,
+    PinPadPinSource,
+    PinSource,
+    PromptPinSource,
+    StdinPinSource,
+    describe_entry,
+)
 from terminal.pinstatus import PinStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +71,8 @@ class Refused(SSCardError):
 
 
 def pin_source_option(func: F) -> F:
-    """``--pin-stdin``: the command receives ``pin_source: PinSource``."""
+    """``--pin-stdin`` and ``--pin-pad auto|on|off``: the command receives ``pin_source:
+    PinSource`` (the host entry) and ``pin_pad`` (what :func:`terminal.open_card` takes)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,12 +80,50 @@ def pin_source_option(func: F) -> F:
         source: PinSource = StdinPinSource() if stdin else PromptPinSource()
         return func(*args, pin_source=source, **kwargs)
 
-    return click.option(
-        "--pin-stdin",
-        "pin_stdin",
-        is_flag=True,
-        help="Read PINs from standard input, one per line, in the order the command asks.",
-    )(wrapper)  # type: ignore[return-value]
+    options = [
+        click.option(
+            "--pin-stdin", "pin_stdin", is_flag=True,
+            help="Read PINs from standard input, one per line, in the order the command asks "
+            "(on a PIN pad: only the PINs a pad cannot take, e.g. the bank PIN).",
+        ),
+        click.option(
+            "--pin-pad", "pin_pad", type=click.Choice(PIN_PAD_MODES), default=None,
+            help="Type the social security PIN on the reader's PIN pad (PC/SC part 10): auto "
+            "(the default) = when the reader has one, on = required, off = on this computer.",
+        ),
+    ]
+    decorated: Callable[..., Any] = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[return-value]
+
+
+def pin_entry(card: Card, host: PinSource, pin_pad: PinPadMode | None) -> PinSource:
+    """The card's PIN entry for this command: the reader's PIN pad or ``host``.
+
+    One line on stderr says which, when the first PIN is asked: always for the pad; for the
+    host entry when ``--pin-pad`` was given (without it nothing changed from before the pad
+    existed, so nothing is added to the output).
+    """
+    source = card.pin_source(host)
+    assert not isinstance(source, bytes | bytearray | str)
+    line = describe_entry(source)
+    if isinstance(source, PinPadPinSource):
+        source.on_first_use = functools.partial(_tell, line)
+        return source
+    if pin_pad is None:
+        return source
+    return AnnouncedPinSource(source, functools.partial(_tell, f"{line} (--pin-pad {pin_pad})"))
+
+
+def pad_length(policy: PinPolicy) -> int:
+    """The PIN length a pad asks for under ``policy``: its exact length, else the default."""
+    return policy.length or DEFAULT_PIN_LENGTH
+
+
+def pad_mode(pin_pad: PinPadMode | None) -> PinPadMode:
+    """``--pin-pad`` as :func:`terminal.open_card` takes it (not given: auto)."""
+    return pin_pad or "auto"
 
 
 #: a PIN length option: the card's bounds (card-profile §6).
@@ -131,7 +191,8 @@ def describe_status(st: PinStatus) -> str:
 
 @contextmanager
 def refusals(opts: CardOptions) -> Iterator[None]:
-    """Turn the card's PIN refusals and policy refusals into one explained line (exit 1)."""
+    """Turn the card's PIN refusals, policy refusals and the PIN pad's results (cancel, timeout,
+    mismatch, length: the card received nothing) into one explained line (exit 1)."""
     try:
         yield
     except (sw.WrongPin, sw.PinBlocked) as exc:
@@ -146,6 +207,23 @@ def refusals(opts: CardOptions) -> Iterator[None]:
         if opts.json:
             click.echo(json.dumps({"result": "refused", "message": str(exc)}))
         raise
+    except PinPadError as exc:
+        result = next((k for cls, k in _PAD_RESULTS if isinstance(exc, cls)), None)
+        if result is None:  # the pad's firmware refused the structure: not the holder's doing
+            raise
+        message = f"{exc}; the card received nothing, no PIN try was used"
+        if opts.json:
+            click.echo(json.dumps({"result": result, "message": message}))
+        raise Refused(message) from None
+
+
+#: the PIN pad's own results (PC/SC part 10) -> the ``result`` of ``--json``.
+_PAD_RESULTS: tuple[tuple[type[PinPadError], str], ...] = (
+    (PinEntryCancelled, "cancelled"),
+    (PinEntryTimeout, "timeout"),
+    (PinEntryMismatch, "mismatch"),
+    (PinLengthError, "length"),
+)
 
 
 def _tell(text: str) -> None:
@@ -173,13 +251,14 @@ def status_cmd(opts: CardOptions) -> None:
 @pin.command("verify")
 @card_options
 @pin_source_option
-def verify_cmd(opts: CardOptions, pin_source: PinSource) -> None:
+def verify_cmd(opts: CardOptions, pin_source: PinSource, pin_pad: PinPadMode | None) -> None:
     """Verify the PIN once (asks: PIN).  Never retried; a blocked PIN is not tried."""
-    with refusals(opts), open_card(**opts.card_kwargs()) as card:
+    with refusals(opts), open_card(**opts.card_kwargs(), pin_pad=pad_mode(pin_pad)) as card:
+        source = pin_entry(card, pin_source, pin_pad)
         st = card.pin.status()
         if st.state == "enabled":
             _tell(describe_status(st))
-        result = card.pin.verify(pin_source, known_status=st)
+        result = card.pin.verify(source, known_status=st)
     line = (
         "PIN verified"
         if result.verified
@@ -192,13 +271,19 @@ def verify_cmd(opts: CardOptions, pin_source: PinSource) -> None:
 @card_options
 @pin_source_option
 @policy_options
-def change_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> None:
+def change_cmd(
+    opts: CardOptions, pin_source: PinSource, pin_pad: PinPadMode | None, policy: PinPolicy
+) -> None:
     """Change the PIN (asks: current PIN, new PIN, new PIN again)."""
-    with refusals(opts), open_card(**opts.card_kwargs()) as card:
-        birth = card.pin.birth_date_for(policy)
+    with refusals(opts), open_card(
+        **opts.card_kwargs(), pin_pad=pad_mode(pin_pad), pin_pad_length=pad_length(policy)
+    ) as card:
+        source = pin_entry(card, pin_source, pin_pad)
+        on_pad = isinstance(source, PinPadPinSource)
+        birth = None if on_pad else card.pin.birth_date_for(policy)
         st = card.pin.status()
         _tell(describe_status(st))
-        result = card.pin.change(pin_source, policy=policy, birth_date=birth, known_status=st)
+        result = card.pin.change(source, policy=policy, birth_date=birth, known_status=st)
     emit(opts, result.to_json(), ["PIN changed"])
 
 
@@ -217,8 +302,16 @@ def unblock_cmd(opts: CardOptions) -> None:
 @card_options
 @pin_source_option
 @policy_options
-def reset_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> None:
-    """Counter staff: set a new PIN without the old one (asks: new PIN, new PIN again)."""
+def reset_cmd(
+    opts: CardOptions, pin_source: PinSource, pin_pad: PinPadMode | None, policy: PinPolicy
+) -> None:
+    """Counter staff: set a new PIN without the old one (asks: new PIN, new PIN again).
+
+    The new PIN is encrypted by the security module, which a PIN pad cannot do: it is always
+    typed on this computer (``--pin-pad on`` is refused)."""
+    if pin_pad == "on":
+        raise UsageError("pin reset: the new PIN is encrypted by the security module, which a "
+                         "PC/SC PIN pad cannot do; use --pin-pad off")
     with refusals(opts), open_card(**opts.card_kwargs()) as card:
         result = card.pin.reset(pin_source, policy=policy)
         st = card.pin.status()
@@ -226,4 +319,7 @@ def reset_cmd(opts: CardOptions, pin_source: PinSource, policy: PinPolicy) -> No
     emit(opts, data, [f"PIN reset: {describe_status(st)}"])
 
 
-__all__ = ["pin", "pin_source_option", "policy_options", "refusals", "emit", "describe_status"]
+__all__ = [
+    "pin", "pad_length", "pad_mode", "pin_entry", "pin_source_option", "policy_options",
+    "refusals", "emit", "describe_status",
+]

@@ -126,9 +126,12 @@ def _read_extras(
                 lines.append(f"photo: NOT READ: {printable(found_photo.detail)}")
                 problems.append(f"  photo: {found_photo.detail}; {photo_path} not written")
         if selection is not None:
-            found = read_files(
-                card.session, selection, pin_source=_pin_at_hand(pin_source), extension=ext
-            )
+            at_hand = _pin_at_hand(pin_source)
+            if at_hand is not None:  # the reader's PIN pad when it has one (issue 13)
+                pad_or_host = card.pin_source(at_hand)
+                assert not isinstance(pad_or_host, bytes | bytearray | str)
+                at_hand = pad_or_host
+            found = read_files(card.session, selection, pin_source=at_hand, extension=ext)
             out.update(found.to_json())
             lines.append(files_table(found))
             problems += [f"  {r.path}: {r.reason}" for r in found.failed]

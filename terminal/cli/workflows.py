@@ -1,6 +1,7 @@
 """``sscard pharmacy`` and ``sscard activate``: the two terminal workflows of issue 5.
 
-Both take the shared card options (:mod:`terminal.cli.options`), ``--pin-stdin`` and the sale
+Both take the shared card options (:mod:`terminal.cli.options`), ``--pin-stdin``, ``--pin-pad
+auto|on|off`` (the social security PIN typed on the reader's PIN pad) and the sale
 policy switches (:class:`terminal.policy.SalePolicy`): ``--no-genuine-required`` (a counter with
 no security module says so; the result then shows "genuineness not checked (policy)"),
 ``--refuse-expired``, ``--stop-on CHECK`` (a warning of CHECK refuses), and for the pharmacy
@@ -36,10 +37,18 @@ from terminal.card import open_card
 from terminal.checks import CHECKS
 from terminal.cli.options import CardOptions, card_options
 from terminal.cli.output import printable
-from terminal.cli.pin import emit, pin_source_option, policy_options, refusals
+from terminal.cli.pin import (
+    emit,
+    pad_length,
+    pad_mode,
+    pin_entry,
+    pin_source_option,
+    policy_options,
+    refusals,
+)
 from terminal.photo import check_photo_target, save_photo
 from terminal.pinpolicy import PinPolicy
-from terminal.pinsource import PinSource
+from terminal.pinsource import PinPadMode, PinSource
 from terminal.policy import NOT_CHECKED_BY_POLICY, SalePolicy
 
 SEX_TEXT = {"1": "male", "2": "female", "9": "unspecified"}
@@ -118,6 +127,7 @@ def _date(value: dt.date | None) -> str:
 def pharmacy(
     opts: CardOptions,
     pin_source: PinSource,
+    pin_pad: PinPadMode | None,
     sale_policy: SalePolicy,
     accept_initial_pin: bool,
     change_initial_pin: bool,
@@ -132,9 +142,12 @@ def pharmacy(
 
     if accept_initial_pin:
         sale_policy = replace(sale_policy, refuse_initial_pin=False)
-    with refusals(opts), open_card(**opts.card_kwargs(), policy=sale_policy) as card:
+    with refusals(opts), open_card(
+        **opts.card_kwargs(), policy=sale_policy, pin_pad=pad_mode(pin_pad)
+    ) as card:
         result = card.pharmacy(
-            pin_source, change_initial_pin=change_initial_pin, pin_policy=policy
+            pin_entry(card, pin_source, pin_pad), change_initial_pin=change_initial_pin,
+            pin_policy=policy,
         )
     pin_text = {"verified": "verified", "not_enabled": "not enabled (nothing to verify)"}
     rows: list[tuple[str, object]] = [
@@ -184,6 +197,7 @@ def pharmacy(
 def activate(
     opts: CardOptions,
     pin_source: PinSource,
+    pin_pad: PinPadMode | None,
     sale_policy: SalePolicy,
     policy: PinPolicy,
     clerk_name: str,
@@ -201,11 +215,14 @@ def activate(
     if photo_path is not None:
         check_photo_target(photo_path)  # before the card: a kiosk learns it before activating
     try:
-        with refusals(opts), open_card(**opts.card_kwargs(), policy=sale_policy) as card:
+        with refusals(opts), open_card(
+            **opts.card_kwargs(), policy=sale_policy, pin_pad=pad_mode(pin_pad),
+            pin_pad_length=pad_length(policy),
+        ) as card:
             result = card.activate(
                 clerk_name=clerk_name,
                 clerk_id_number=clerk_id_number,
-                pin_source=pin_source,
+                pin_source=pin_entry(card, pin_source, pin_pad),
                 pin_key=bank_key,  # None: the built-in TEST key; the LOOPBACK TEST host
                 fmt=int(fmt),
                 pin_policy=policy,

@@ -26,6 +26,8 @@ second SELECT, and no SELECT is sent for the DF the card is in.  Its interface:
 ``card.read_basic_after_hsm()``                §12 read continuing an HSM-authenticated session
 ``card.pin_status()`` / ``verify_pin`` /       §6 (one VERIFY, never retried)
 ``change_pin``
+``card.pin_pad(length, timeout)`` /            the reader's PIN pad (PC/SC part 10, asked once
+``verify_pin_on_pad`` / ``change_pin_on_pad``  per reader), the PIN typed on it
 ``card.reset_pin(new)`` / ``unblock_pin()``    §6/§7.6 through the security module
 ``card.pin_command(p2, data, mac)``            ``84 24 00 P2`` with an HSM's data and MAC
 ``card.select_app(app)``                       SSSE, DF01-DF04 (by AID) or a local DF (by FID)
@@ -48,12 +50,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import terminal.pin as pinops
 from apdu import codec, commands, status
 from apdu.crypto import Algorithm, Diversification
 from apdu.elements import BY_TAG_EF05
 from apdu.errors import (
     CryptoError,
     DataFormatError,
+    PinLengthError,
     SSCardError,
     TlvError,
     TransportError,
@@ -64,11 +68,13 @@ from apdu.tlv import simple_encode, simple_record
 from drivers.base import Reader
 from drivers.channel import CardChannel
 from drivers.open import open_reader
+from drivers.pinpad import PinPad, PinPadInfo, probe
 from terminal.card import Card
 from terminal.models import CardRead, generation_of, national_terminal_number
 from terminal.national.codes import READER_CONNECTION, NationalError, SamFailure
 from terminal.national.files import KeyRef
 from terminal.pinpolicy import PinPolicy
+from terminal.pinsource import PinPadPinSource
 from terminal.pinstatus import PinStatus
 from terminal.sam.base import SecurityModule
 from terminal.session import CardSession, SsseInfo
@@ -390,6 +396,28 @@ class OpenCard:
     def change_pin(self, old: bytearray, new: bytearray, known: PinStatus) -> None:
         self.card.pin.change(old, new, policy=_CARD_ONLY, known_status=known)
 
+    def pin_pad(self, pin_length: int, timeout: int) -> PinPadPinSource | None:
+        """The reader's PIN pad for ``pin_length``-digit PINs, or None when it has none (or
+        none that takes that length); discovery (no APDU) is asked once per reader."""
+        info = self._source.pad_info(self._reader, self.channel)
+        if info is None:
+            return None
+        try:
+            info.limits.check(pin_length)
+        except PinLengthError:
+            return None
+        return PinPadPinSource(PinPad(self.channel, info, pin_length=pin_length,
+                                      timeout=timeout))
+
+    def verify_pin_on_pad(self, pad: PinPadPinSource, known: PinStatus) -> None:
+        """One VERIFY typed on the pad (the caller asked the status first)."""
+        self.card.pin.verify(pad, known_status=known)
+
+    def change_pin_on_pad(self, pad: PinPadPinSource, known: PinStatus) -> None:
+        """CHANGE PIN typed on the pad: current, new, new again (the pad compares the two)."""
+        pinops.pad_change(self.session, pad, PinPolicy(length=pad.pin_length),
+                          known_status=known)
+
     def reset_pin(self, new: bytearray) -> None:
         """PIN RESET through the security module (§7.6)."""
         self.identity()
@@ -560,6 +588,7 @@ class CardSource:
         self._software: SecurityModule | None = None
         self.counters = _Counters()
         self._counter_lock = threading.Lock()
+        self._pads: dict[str, PinPadInfo | None] = {}
         contact = _ReaderSlot(self._contact_name())
         if config.sim is not None and config.sim is not False:
             contact.held = open_reader(sim=config.sim)
@@ -614,6 +643,19 @@ class CardSource:
             return False
         except SSCardError:
             return None
+
+    def pad_info(self, reader: Reader, channel: CardChannel) -> PinPadInfo | None:
+        """The PIN pad of ``reader`` (part 10 discovery through ``channel``), asked once per
+        reader name and kept: a reader's features and control codes do not change."""
+        with self._counter_lock:
+            if reader.name in self._pads:
+                return self._pads[reader.name]
+        info = probe(channel)
+        if info is not None and not (info.can_verify and info.can_modify):
+            info = None
+        with self._counter_lock:
+            self._pads[reader.name] = info
+        return info
 
     # -- opening ------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ national-interface.md §4 (SCRW2 App. A).  Two tables and one function:
   left);
 - :data:`SW_TEXTS`: the status words of card-profile §5 -> their meaning, used in the text of
   the ``-(SW1*256 + SW2)`` codes;
-- :func:`outcome_of`: any exception the facade meets -> ``(code, text)``.  VERIFY's answers are
+- :func:`outcome_of`: any exception the facade meets -> ``(code, text)``.  A PIN pad's own
+  results (PC/SC part 10) map to the PIN-entry codes: cancel -31, timeout -32, a length the pad
+  refused -33, the two new entries differ -34; a reader without the pad -13.  VERIFY's answers are
   the exception to the ``-SW`` rule (``63Cx`` -> -51 with the tries left, ``6983`` -> -52), and
   sscard applies the same to CHANGE PIN, whose ``63Cx`` is also "the PIN was wrong" [choice].
 
@@ -26,8 +28,14 @@ from apdu import status
 from apdu.errors import (
     CardNotSupportedError,
     CardRemovedError,
+    ControlNotSupported,
     NoCardError,
     NoReaderError,
+    PinEntryCancelled,
+    PinEntryMismatch,
+    PinEntryTimeout,
+    PinLengthError,
+    PinPadError,
     PolicyError,
     ReaderGoneError,
     SSCardError,
@@ -211,6 +219,15 @@ def _sam_outcome(exc: SamFailure) -> tuple[int, str]:
     return NO_PSAM, f"{text_of(NO_PSAM)}(PSAM不可用)"
 
 
+#: What a PIN pad made instead of the card's status word (PC/SC part 10) -> codes; any other
+#: refusal of the pad (``6B80``: a structure its firmware cannot carry out) is -13.
+_PIN_PAD: tuple[tuple[type[PinPadError], int], ...] = (
+    (PinEntryCancelled, PIN_CANCELLED),
+    (PinEntryTimeout, PIN_TIMEOUT),
+    (PinEntryMismatch, PIN_MISMATCH),
+    (PinLengthError, PIN_LENGTH),
+)
+
 #: Transport errors -> codes (most specific class first).
 _TRANSPORT: tuple[tuple[type[SSCardError], int], ...] = (
     (ReaderGoneError, READER_CONNECTION),
@@ -234,6 +251,13 @@ def outcome_of(exc: BaseException) -> tuple[int, str]:
         return PIN_BLOCKED, text_of(PIN_BLOCKED)
     if isinstance(exc, status.StatusError):
         return sw_code(exc.sw), sw_text(exc.sw)
+    if isinstance(exc, PinPadError):
+        found = next((code for cls, code in _PIN_PAD if isinstance(exc, cls)), None)
+        if found is None:
+            return NOT_SUPPORTED, f"{text_of(NOT_SUPPORTED)}(密码键盘拒绝)"
+        return found, text_of(found)
+    if isinstance(exc, ControlNotSupported):
+        return NOT_SUPPORTED, f"{text_of(NOT_SUPPORTED)}(读卡器没有密码键盘)"
     for cls, code in _TRANSPORT:
         if isinstance(exc, cls):
             return code, text_of(code)

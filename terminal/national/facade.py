@@ -20,6 +20,10 @@ Card access goes through :mod:`terminal.national.card` only.  The routes:
 - **PIN entry** (:mod:`terminal.national.pinentry`): one prompt session per call; cancel -31,
   timeout -32, length -33, the two new entries differ -34, the initial PIN at a sale -35 (policy,
   checked before anything is sent so no try is spent), a new PIN equal to the initial one -36.
+  With the reader's PIN pad (``[pin] entry`` auto or pad, PC/SC part 10) ``iVerifyPIN`` and
+  ``iChangePIN`` run on the pad and the PIN never reaches the service: the pad's cancel, timeout,
+  length and mismatch are -31/-32/-33/-34; the digit rules (-35, -36, trivial, same as the
+  current PIN) cannot run there.
 
 Choices (documented in the README): ``iReadCardBas`` reads, then proves the card genuine, then
 answers (the same line as the spec's order, one APDU less); ``iVerifyPIN`` on a card whose PIN is
@@ -40,6 +44,7 @@ import terminal.national.gbk as gbk
 from apdu import codec
 from apdu.errors import DataFormatError, TlvError
 from apdu.names import Kid
+from apdu.part10 import DEFAULT_PIN_LENGTH
 from apdu.tlv import simple_record
 from terminal.national.card import CardSource, Identity, OpenCard
 from terminal.national.codes import (
@@ -87,10 +92,12 @@ from terminal.national.pinentry import (
     PinentrySession,
     Requester,
     choose_pin_entry,
+    pad_timeout,
+    pad_wanted,
 )
 from terminal.national.signatures import SIGNATURES
 from terminal.pinpolicy import INITIAL_PIN, card_format_ok, is_digits, is_trivial, same_pin
-from terminal.pinsource import wipe
+from terminal.pinsource import PinPadPinSource, wipe
 from terminal.policy import SalePolicy
 
 Result = tuple[int, tuple[bytes, ...]]
@@ -117,6 +124,8 @@ class NationalConfig:
     policy: SalePolicy = field(default_factory=SalePolicy)
     #: a new PIN: exactly this many digits (None: 4..16), never the initial PIN (-36).
     pin_length: int | None = 6
+    #: the fixed PIN length typed on the reader's PIN pad (None: ``pin_length``, else 6).
+    pad_length: int | None = None
     forbid_trivial: bool = True
     #: seconds an HSM step group may wait for its next step.
     step_timeout: float = 120.0
@@ -280,12 +289,30 @@ class National:
         except PinEntryError as exc:
             raise _entry_failure(exc) from None
 
+    def _pad(self, card: OpenCard) -> PinPadPinSource | None:
+        """The reader's PIN pad when ``[pin] entry`` wants it and the reader has one (``pad``:
+        -13 without one); None: the PIN is typed on this computer (pinentry)."""
+        mode = self.config.pin_entry
+        if not pad_wanted(mode):
+            return None
+        length = self.config.pad_length or self.config.pin_length or DEFAULT_PIN_LENGTH
+        pad = card.pin_pad(length, pad_timeout(self.config.pinentry.timeout))
+        if pad is None and mode == "pad":
+            raise NationalError(NOT_SUPPORTED, "读卡器没有可用的密码键盘")
+        return pad
+
     def _verify_holder(self, card: OpenCard, function: str, *, sale: bool) -> None:
-        """Status first, then ONE VERIFY with a PIN from the prompt (§6); not enabled: nothing."""
+        """Status first, then ONE VERIFY with a PIN from the pad or the prompt (§6); not
+        enabled: nothing.  On the pad the initial-PIN rule (-35) cannot be applied: the digits
+        never reach the service."""
         known = card.pin_status()
         if known.blocked:
             raise NationalError(PIN_BLOCKED)
         if known.state == "not_enabled":
+            return
+        pad = self._pad(card)
+        if pad is not None:
+            card.verify_pin_on_pad(pad, known)
             return
         with self._pin_session(function) as entry:
             pin = self._ask(entry, function, "校验社会保障卡密码", "密码 PIN:")
@@ -590,6 +617,10 @@ class National:
             known = card.pin_status()
             if known.blocked:
                 raise NationalError(PIN_BLOCKED)
+            pad = self._pad(card)
+            if pad is not None:  # current, new, new again on the pad; it compares the two (-34)
+                card.change_pin_on_pad(pad, known)
+                return ("",)
             with self._pin_session("iChangePIN") as entry:
                 old = self._ask(entry, "iChangePIN", "修改社会保障卡密码:输入原密码", "原密码 PIN:")
                 new = again = bytearray()

@@ -18,8 +18,9 @@ Error codes are libgpg-error's: source 5 (pinentry) in the top byte, the code in
 grace period) and kills a pinentry that does not answer; a client that hangs up while the holder
 is being asked cancels the prompt (its connection is watched beside the pinentry's output).
 
-:func:`choose_pin_entry` is THE choice of where a PIN comes from: the reader's PIN pad when it
-has one and the policy allows (the PIN-pad issue plugs in there), else pinentry, else -13.
+Where a PIN comes from: the reader's PIN pad (PC/SC part 10) when it has one and ``[pin] entry``
+allows it (:func:`pad_wanted`; the facade runs VERIFY / CHANGE PIN on the pad, so the PIN never
+reaches the service), else pinentry (:func:`choose_pin_entry`), else -13.
 
 Secrecy: no PIN is ever logged, traced or put in an exception; the description shown to the
 holder names the program that asks (its executable and PID, learnt with ``SO_PEERCRED``) and why.
@@ -336,17 +337,25 @@ def choose_pin_entry(
     title: str,
     watch_fd: int | None = None,
 ) -> PinentrySession:
-    """THE choice: the PIN pad when the reader has one and the policy allows, else pinentry,
-    else -13 (不支持该命令).
+    """The prompt for a PIN typed on this computer: pinentry, else -13 (不支持该命令).
 
-    The PIN pad is not wired yet (the PIN-pad issue plugs in here: it returns a pad session with
-    the same ``get``-free verify/change operations); a configuration that demands it is refused.
+    The PIN pad is chosen before this (:func:`pad_wanted`): with one, VERIFY and CHANGE PIN run on
+    the pad and the PIN never reaches the service.  What a PC/SC part 10 pad cannot take comes
+    here even in mode ``pad``: the new PIN of ``iReloadPIN``, which the security module encrypts.
     """
-    if mode == "pad":
-        # The PIN-pad issue plugs in here (and for ``auto`` when ``reader_has_pad``).
-        raise NationalError(NOT_SUPPORTED, "读卡器密码键盘尚未支持")
     if mode == "none":
         raise NationalError(NOT_SUPPORTED, "未配置密码输入方式")
     if shutil.which(config.program) is None and not os.access(config.program, os.X_OK):
         raise NationalError(NOT_SUPPORTED, f"找不到密码输入程序{os.path.basename(config.program)}")
     return PinentrySession(config, title, watch_fd)
+
+
+def pad_wanted(mode: PinEntryMode) -> bool:
+    """Whether the reader's PIN pad is asked for in ``mode`` (``auto``: when it has one; ``pad``:
+    required, -13 without one)."""
+    return mode in ("auto", "pad")
+
+
+def pad_timeout(seconds: int) -> int:
+    """``[pin] timeout`` as a pad's ``bTimerOut`` (one byte: at most 255 s; 0 is the pad's own)."""
+    return max(0, min(int(seconds), 0xFF))

@@ -18,6 +18,8 @@ are refused with one line naming the key.  Relative paths are relative to the fi
 
     [pin]
     entry = "auto"               # auto (PIN pad if any, else pinentry) | pinentry | pad | none
+    # pad_length = 6             # the fixed PIN length typed on a PIN pad (default:
+    #                            # policy.pin_length, else 6); the pad's own limits must allow it
     program = "pinentry"         # pinentry-curses, pinentry-gnome3, pinentry-tty, ...
     args = []
     timeout = 60                 # seconds the holder has (-32 after)
@@ -113,6 +115,7 @@ class PinSection(_Strict):
     program: str = "pinentry"
     args: list[str] = Field(default_factory=list)
     timeout: int = Field(default=60, ge=0, le=600)
+    pad_length: int | None = Field(default=None, ge=4, le=16)
     ttyname: str | None = None
     ttytype: str | None = None
     display: str | None = None
@@ -212,6 +215,7 @@ class ServiceConfig(_Strict):
             device_number=self.service.device_number,
             policy=SalePolicy(refuse_initial_pin=not self.policy.initial_pin_can_transact),
             pin_length=self.policy.pin_length or None,
+            pad_length=p.pad_length,
             forbid_trivial=self.policy.forbid_trivial,
             step_timeout=self.service.step_timeout,
         )

@@ -19,7 +19,10 @@ set, and the social security PIN is changed from the initial one.  The kiosk doe
 6. ask the activation status again (§6 empty VERIFY): the result shows the card activated.
 
 PIN entry order (what ``--pin-stdin`` reads, one per line): new bank PIN, new bank PIN again,
-current social security PIN, new social security PIN, new social security PIN again.
+current social security PIN, new social security PIN, new social security PIN again.  With the
+reader's PIN pad (:class:`terminal.pinsource.PinPadPinSource`) the social security PIN change is
+typed on the pad (current, new, new again) and only the bank PIN comes from the host entry: a
+PC/SC part 10 pad fills a card APDU and cannot make the bank host's ISO 9564 PIN block.
 
 Command APDUs (2.x card, T=1, software SAM): read 3, PIN status 1, internal authentication 1,
 SELECT bank ADF 1, the bank record 1 (record 1 of SFI 2, Le 00: the EMV application answers at
@@ -48,7 +51,7 @@ from terminal.inspect import read_checked
 from terminal.photo import PhotoFinding, try_photo
 from terminal.pinblock import PinKey, encrypt_pin_block
 from terminal.pinpolicy import PinPolicy
-from terminal.pinsource import PinSource, wipe
+from terminal.pinsource import PinPadPinSource, PinSource, wipe
 from terminal.policy import SalePolicy
 from terminal.session import CardSession
 from terminal.workflows import WorkflowRefused
@@ -169,7 +172,13 @@ def activate(
         raise WorkflowRefused("this card has no bank application to activate")
     record = bank_record(session, gpo=bank_gpo)
     # 4. the new bank PIN, as a PIN block, to the bank host
-    bank_pin = pin_source.get(PROMPT_BANK_PIN, confirm=True)
+    # a part 10 pad inserts digits into a card APDU: it cannot make the bank's PIN block, so
+    # the bank PIN comes from the host entry even when the social security PIN is on the pad
+    bank_source = (
+        pin_source.host_entry(PROMPT_BANK_PIN) if isinstance(pin_source, PinPadPinSource)
+        else pin_source
+    )
+    bank_pin = bank_source.get(PROMPT_BANK_PIN, confirm=True)
     try:
         policy.check_new(bank_pin, None, holder.birth_date, what="new bank PIN")
         block = encrypt_pin_block(fmt, bank_pin, record.pan, key)

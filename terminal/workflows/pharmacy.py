@@ -34,8 +34,10 @@ stops it, a warning does not, and the card must be proved genuine): a refusal ra
 refused before any VERIFY (:class:`InitialPinRefused`, national code −35, no try lost) unless
 the policy allows it; with ``change_initial_pin=True`` the holder changes it right there (new
 PIN twice, the 123456 just entered as the old one: CHANGE PIN, then VERIFY with the new PIN, +1
-APDU) and the sale continues.  The caller owns the card session and releases it whatever
-happens.
+APDU) and the sale continues.  With the PIN typed on the reader's PIN pad
+(:class:`terminal.pinsource.PinPadPinSource`) the terminal never sees the digits: that rule
+cannot run, and the result's ``notes`` say so (:data:`INITIAL_PIN_UNCHECKED`).  The caller owns
+the card session and releases it whatever happens.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from apdu.names import SFI_EF05
 from apdu.tlv import simple_record
 from terminal.inspect import CheckedCard, read_checked
 from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
-from terminal.pinsource import PinSource, wipe
+from terminal.pinsource import PinPadPinSource, PinSource, wipe
 from terminal.policy import INITIAL_PIN_CODE, INITIAL_PIN_TEXT, SalePolicy
 from terminal.session import CardSession
 from terminal.workflows import WorkflowRefused
@@ -64,6 +66,13 @@ INITIAL_PIN_MESSAGE = (
     f"the PIN entered is the initial PIN, which cannot be used for a sale (national code "
     f"{INITIAL_PIN_CODE} {INITIAL_PIN_TEXT}); no PIN try was used. The holder must change it "
     "first (sscard pharmacy --change-initial-pin, or sscard pin change)"
+)
+
+
+#: the note of a sale whose PIN was typed on the PIN pad (the digits never reach the terminal).
+INITIAL_PIN_UNCHECKED = (
+    "PIN typed on the PIN pad: whether it is the initial PIN 123456 (national code -35) cannot "
+    "be checked, the terminal never sees the digits"
 )
 
 
@@ -176,7 +185,14 @@ def pharmacy(
     checked = read_checked(session, today=today, policy=policy)
     card, st = checked.card, checked.pin
     changed = False
-    if st.state == "enabled":
+    notes = list(checked.notes)
+    if st.state == "enabled" and isinstance(pin_source, PinPadPinSource):
+        # Typed on the PIN pad: the terminal never sees the digits, so the initial-PIN rule
+        # (-35) cannot be applied here; the result says so rather than implying it was.
+        result = pinops.verify(session, pin_source, known_status=st)
+        if policy.refuse_initial_pin:
+            notes.append(INITIAL_PIN_UNCHECKED)
+    elif st.state == "enabled":
         entry = pin_source.get(pinops.PROMPT_PIN)
         try:
             if policy.refuse_initial_pin and same_pin(entry, INITIAL_PIN):
@@ -205,6 +221,6 @@ def pharmacy(
         genuine=checked.genuine,
         warnings=checked.warnings,
         apdus=channel.apdu_count - start,
-        notes=checked.notes,
+        notes=notes,
         initial_pin_changed=changed,
     )

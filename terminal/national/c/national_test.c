@@ -8,6 +8,9 @@
  *   national_test LIBRARY down          every function answers -11 within a second, no service
  *   national_test LIBRARY full          the whole tour (below)
  *   national_test LIBRARY threads N     N threads at once, uncorrupted answers
+ *   national_test LIBRARY pin CALL=CODE...   iVerifyPIN / iChangePIN (CALL verify or change) in
+ *                                       order, each answering CODE: the PIN-pad reader's tests,
+ *                                       whose keypad entries are queued before (issue 13)
  *
  *   SSCARD_TEST_ROUTE      psam | software | hsm   (the service's security mode)
  *   SSCARD_TEST_LINE       hex of the GBK iReadCardBas line expected (PSAM/software route)
@@ -566,9 +569,35 @@ static void mode_threads(int n) {
     check(total == 0, "threads at once: every answer whole and right", total);
 }
 
+/* ---- mode "pin": the PIN functions, in order, with the codes expected ------------------------ */
+
+static void mode_pin(int count, char **calls) {
+    struct out o;
+    char *buf;
+    char name[64];
+    long code, want;
+    int i, ok_out;
+    for (i = 0; i < count; i++) {
+        const char *eq = strchr(calls[i], '=');
+        int verify = strncmp(calls[i], "verify=", 7) == 0;
+        if (eq == NULL || (!verify && strncmp(calls[i], "change=", 7) != 0)) {
+            fprintf(stderr, "bad call %s (verify=CODE or change=CODE)\n", calls[i]);
+            exit(102);
+        }
+        want = strtol(eq + 1, NULL, 10);
+        buf = out_new(&o, 512);
+        code = verify ? L.iVerifyPIN(3, buf) : L.iChangePIN(3, buf);
+        ok_out = out_ok(&o);
+        out_free(&o);
+        snprintf(name, sizeof name, "%s #%d answers %ld", verify ? "iVerifyPIN" : "iChangePIN",
+                 i + 1, want);
+        check(code == want && ok_out, name, code);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s LIBRARY down|full|threads [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s LIBRARY down|full|threads [N]|pin CALL=CODE...\n", argv[0]);
         return 102;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -579,6 +608,8 @@ int main(int argc, char **argv) {
         mode_full();
     } else if (strcmp(argv[2], "threads") == 0) {
         mode_threads(argc > 3 ? atoi(argv[3]) : 8);
+    } else if (strcmp(argv[2], "pin") == 0) {
+        mode_pin(argc - 3, argv + 3);
     } else {
         fprintf(stderr, "unknown mode %s\n", argv[2]);
         return 102;
