@@ -368,3 +368,15 @@ def test_the_service_configuration_names_the_pad() -> None:
     for bad in (3, 17):
         with pytest.raises(UsageError, match="pin.pad_length"):
             parse_config({"reader": {"pcsc": "R"}, "pin": {"pad_length": bad}})
+
+
+def test_application_files_that_need_the_pin_take_it_on_the_pad(pad: Pad) -> None:
+    """``card.read_files`` with a PIN source on a pad reader: ONE VERIFY, its digits typed on the
+    pad (the host source is never asked), and the PIN-only transaction log is opened."""
+    pad.type("123456")
+    with opened(pad) as card:
+        mark = len(pad.card.received)
+        found = card.read_files("DF04", pin=Untouchable())
+    assert pin_commands(pad.card.since(mark)) == [VERIFY_123456]
+    assert not found.failed
+    assert any(r.path == "DF04/EF08" and "PIN" in r.opened_with for r in found.files)

@@ -50,9 +50,9 @@ from terminal.cli.output import (
     status_table,
     table,
 )
-from terminal.cli.pin import pin_source_option
+from terminal.cli.pin import pad_mode, pin_source_option
 from terminal.photo import check_photo_target, save_photo, try_photo
-from terminal.pinsource import PinSource, PromptPinSource
+from terminal.pinsource import PinPadMode, PinSource, PromptPinSource
 
 FORMATS = ("table", "json", "national")
 
@@ -99,7 +99,7 @@ def _pin_at_hand(source: PinSource) -> PinSource | None:
 
 def _read_extras(
     opts: CardOptions, files: str | None, photo_path: Path | None,
-    extension_path: Path | None, pin_source: PinSource,
+    extension_path: Path | None, pin_source: PinSource, pin_pad: PinPadMode | None,
 ) -> None:
     """``read --files`` / ``read --photo``: one card session, the photo first (SSSE).  What
     could not be read is said on stderr, one line each, after the output: exit 1."""
@@ -110,7 +110,7 @@ def _read_extras(
     out: dict[str, object] = {}
     lines: list[str] = []
     problems: list[str] = []
-    with open_card(**opts.card_kwargs()) as card:
+    with open_card(**opts.card_kwargs(), pin_pad=pad_mode(pin_pad)) as card:
         if photo_path is not None:
             found_photo = try_photo(card.session)
             photo = found_photo.photo
@@ -176,16 +176,18 @@ def _read_extras(
 def read(
     opts: CardOptions, fmt: str | None, terminal_number: str | None,
     device_number: str, files: str | None, photo_path: Path | None,
-    extension_path: Path | None, pin_source: PinSource,
+    extension_path: Path | None, pin_source: PinSource, pin_pad: PinPadMode | None,
 ) -> None:
     """Read the card's issuer and holder data (card-profile §12), or its application files
     (--files) and its photo (--photo)."""
+    if pin_pad is not None and files is None:
+        raise UsageError("--pin-pad goes with --files (the only read that may need the PIN)")
     if files is not None or photo_path is not None:
         if fmt not in (None, "json", "table"):
             raise UsageError("--format national reads the basic data; not with --files/--photo")
         if fmt == "json":
             opts = replace(opts, json=True)
-        _read_extras(opts, files, photo_path, extension_path, pin_source)
+        _read_extras(opts, files, photo_path, extension_path, pin_source, pin_pad)
         return
     if extension_path is not None:
         raise UsageError("--extension goes with --files")
