@@ -56,6 +56,11 @@ _NOT_AN_SSC = frozenset(
 )
 
 NOT_AN_SSC_MESSAGE = "no social security application on this card"
+#: What a "no SSSE" answer may also mean: 6A81 is a blocked card's answer to every command (§5).
+_NOT_AN_SSC_DETAIL = {
+    status.FUNCTION_NOT_SUPPORTED: "the card is blocked (6A81 to every command, §5) or has "
+    "no social security application",
+}
 
 
 # --- where the card can be: the places a session selects (card-profile §2, §9) ------------------
@@ -319,7 +324,8 @@ class CardSession:
             self.select("MF")
             resp = self.select("SSSE")
         if resp.sw in _NOT_AN_SSC:
-            raise CardNotSupportedError(f"{NOT_AN_SSC_MESSAGE} (card answered {resp.sw:04X})")
+            what = _NOT_AN_SSC_DETAIL.get(resp.sw, NOT_AN_SSC_MESSAGE)
+            raise CardNotSupportedError(f"{what} (card answered {resp.sw:04X})")
         status.check(resp.sw, commands.INS_SELECT)
         self.ssse = parse_ssse_fci(resp.data)
         return self.ssse

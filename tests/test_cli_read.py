@@ -12,7 +12,7 @@ import terminal.card as front_door
 from drivers.simulated import SimulatedReader
 from simulator.samples import sample_card
 from terminal.cli.main import cli
-from tests.helpers_checks import defective
+from tests.helpers_checks import defective, with_state
 
 
 def run(*args: str) -> Result:
@@ -171,6 +171,17 @@ def test_unknown_card_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run("check", "--sim")
     assert result.exit_code == 2
     assert "no social security application" in one_line_error(result)
+
+
+def test_a_blocked_card_is_named_as_such_by_read(tmp_path: Path) -> None:
+    """A blocked card answers 6A81 to SELECT SSSE (§5): ``read`` says the card may be blocked
+    (``check`` judges it: card_not_blocked FAIL), never only "not a social security card"."""
+    path = tmp_path / "blocked.json"
+    with_state(sample_card(3), card_blocked=True).save(path)
+    result = run("read", "--sim", str(path))
+    assert result.exit_code == 2
+    assert "the card is blocked" in one_line_error(result)
+    assert "6A81" in one_line_error(result)
 
 
 def test_card_removed_mid_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
