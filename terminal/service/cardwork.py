@@ -44,19 +44,18 @@ from apdu.errors import (
     SSCardError,
     TransportError,
 )
-from apdu.images import PHOTO_MAX, ImageAbsent, ImageFormatError, check_image
 from drivers.pinpad import PinPad, probe
 from terminal.inspect import read_checked
 from terminal.national.card import CardSource, OpenCard
 from terminal.national.codes import NationalError, SamFailure
 from terminal.national.facade import NationalConfig
-from terminal.national.files import RKSSSE
 from terminal.national.pinentry import (
     PinEntryError,
     PinentrySession,
     Requester,
     choose_pin_entry,
 )
+from terminal.photo import try_photo
 from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
 from terminal.pinsource import confirmed, wipe
 from terminal.pinstatus import PinStatus
@@ -64,8 +63,7 @@ from terminal.workflows import CheckFailed, WorkflowRefused
 from terminal.workflows.activation import HolderMismatch, match_holder
 from terminal.workflows.pharmacy import INITIAL_PIN_MESSAGE, InitialPinRefused
 
-#: EF08's file id (application-files.md §3) in the form the card adapter takes.
-PHOTO_EF = 0xEF08
+#: The photo's media type for its data: URL, by the image kind apdu.images finds.
 _MIME = {"jpeg": "image/jpeg", "bmp": "image/bmp"}
 
 #: What the holder sees in the local prompt for each PIN the terminal asks (terminal.pin's words).
@@ -302,18 +300,17 @@ class CardWork:
         return out
 
     def _photo(self, card: OpenCard) -> dict[str, Any]:
-        """EF08 after RKSSSE (already passed by a 3.00 read): a data: URL, or why there is none."""
+        """The photo by the CLI's one photo read (:func:`terminal.photo.try_photo`: RKSSSE, the
+        fewest READ BINARY, the image's real end): a data: URL, or why there is none."""
         try:
-            card.external_auth(RKSSSE)
-            data = card.read_binary(PHOTO_EF, PHOTO_MAX)
-            info = check_image(data)
-        except ImageAbsent:
-            return {"photo": None, "photo_note": "the card holds no photo"}
-        except (ImageFormatError, SamFailure, SSCardError) as exc:
+            found = try_photo(card.session)
+        except SamFailure as exc:
             return {"photo": None, "photo_note": f"photo not read: {str(exc).splitlines()[0]}"}
-        image = bytes(data[: info.end])
-        url = f"data:{_MIME[info.kind]};base64,{base64.b64encode(image).decode('ascii')}"
-        return {"photo": url, "photo_size": [info.width, info.height]}
+        photo = found.photo
+        if photo is None:
+            return {"photo": None, "photo_note": found.detail.splitlines()[0]}
+        url = f"data:{_MIME[photo.kind]};base64,{base64.b64encode(photo.data).decode('ascii')}"
+        return {"photo": url, "photo_size": [photo.info.width, photo.info.height]}
 
     def check(self, contactless: bool) -> dict[str, Any]:
         """``sscard check --json``'s answer (the one read-and-check, every check)."""
