@@ -32,7 +32,7 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 
-.PHONY: install system venv demo test test-fast lint bench fuzz clean ifd national install-national
+.PHONY: install system venv demo test test-stress test-fast lint bench fuzz clean ifd national install-national
 
 install: system $(STAMP) ifd national
 
@@ -89,6 +89,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The whole suite STRESS_RUNS times in a row (default 5) while one busy loop per core runs;
+# stops at the first failure, always stops the load, prints "N/5 passed" (issue 11).
+STRESS_RUNS ?= 5
+test-stress: install
+	$(BIN)/python .ci/stress.py $(STRESS_RUNS)
 
 lint: install
 	$(BIN)/ruff check apdu drivers simulator terminal tests bench

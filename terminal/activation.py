@@ -33,6 +33,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+import terminal.clock as clock
 from terminal.models import CardRead
 from terminal.pinstatus import PinState, PinStatus
 from terminal.session import CardSession
@@ -89,7 +90,7 @@ def decide(
     initial_pin: InitialPin = "unknown",
 ) -> ActivationStatus:
     """The verdict from facts already gathered (no card I/O); see the module docstring."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     expiry = card.issuer.expiry_date if card is not None else None
     expired = expiry is not None and expiry < today
     blocking: list[str] = []

@@ -53,6 +53,7 @@ from typing import Literal
 
 from stdnum.cn import ric
 
+import terminal.clock as clock
 from apdu import areas
 from apdu.elements import CARD_TYPES, INSTITUTION_PREFIX, SPEC_VERSIONS, generation_of
 from apdu.identifiers import (
@@ -540,7 +541,7 @@ def evaluate(
     """Run every check of :data:`CHECKS` on facts already gathered (no card I/O)."""
     facts = Facts(
         card=card,
-        today=today or dt.date.today(),
+        today=today or clock.today(),
         genuine=genuine,
         pin=pin,
         application_blocked=application_blocked,

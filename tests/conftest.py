@@ -5,11 +5,13 @@ cannot come up, with a message that says what to install.
 
 Before any test runs, :func:`pytest_configure` points this process (and every process it starts)
 at a private pcscd socket when one can be had (tests/stack.py): libpcsclite reads the socket's
-name once per process, so this cannot wait for the fixture.
+name once per process, so this cannot wait for the fixture.  It also fixes "today"
+(``SSCARD_TODAY``, terminal/clock.py) for the whole run.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from terminal import clock
+from tests.helpers_checks import TODAY
 from tests.pcsc_stack import PcscStack, StackError, running_stack
 from tests.stack import prepare_private_pcscd
 
@@ -25,6 +29,9 @@ _RUN_DIR: Path | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _RUN_DIR
+    # One fixed "today" for this process and every process it starts (terminal/clock.py): date
+    # verdicts must not change with the year the suite runs in (the sample card expires in 2034).
+    os.environ[clock.ENV] = TODAY.isoformat()
     _RUN_DIR = Path(tempfile.mkdtemp(prefix="sscard-pcscd-"))
     prepare_private_pcscd(_RUN_DIR)
 

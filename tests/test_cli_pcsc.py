@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -63,18 +65,41 @@ def test_without_a_sam_a_3_00_card_still_gives_ef05_and_says_why_not_ef06(
     assert any("SAM" in note or "security module" in note for note in card["notes"])
 
 
+def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """What the terminal ``fd`` shows until ``marker`` (or its end, or ``timeout``)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # EIO: every writer closed it
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
 def test_read_wait_sees_a_card_inserted_while_it_waits(pcsc_stack: Any) -> None:
+    """stderr is a terminal, so ``--wait`` shows its spinner once it is really waiting: the test
+    waits for that (not for a guessed time), then inserts the card."""
     pcsc_stack.eject(0)
+    term, term_end = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [*SSCARD, "read", "--reader", pcsc_stack.card_reader, "--wait", "30", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [*SSCARD, "read", "--reader", pcsc_stack.card_reader, "--wait", "60", "--json"],
+            stdout=subprocess.PIPE, stderr=term_end, text=True,
         )
-        time.sleep(1.5)
+        os.close(term_end)
+        shown = _read_until(term, b"waiting for a card", timeout=60)
+        assert b"waiting for a card" in shown, shown
         assert proc.poll() is None, "sscard read --wait returned before a card was inserted"
         pcsc_stack.insert(0)
-        out, err = proc.communicate(timeout=60)
+        err = _read_until(term, b"\0", timeout=60)  # to its end: the process exits
+        out, _ = proc.communicate(timeout=60)
     finally:
+        os.close(term)
         pcsc_stack.restore()
     assert proc.returncode == 0, err
     assert json.loads(out)["card_number"] == "D2143569X"

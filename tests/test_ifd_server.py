@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,10 +81,24 @@ def test_control_requests_reach_the_firmware(served: Served) -> None:
     assert short == (ERROR, b"CONTROL needs a 4-byte control code")
 
 
+def _once_waiting(served: Served, *actions: Callable[[], object], waits: int = 1) -> None:
+    """Run ``actions`` in order, in a thread, once the client has seen ``waits`` WAIT frames:
+    the pad is then really in the entry (a timer could fire before the request under load)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 60
+        while served.client.waits < waits and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for action in actions:
+            action()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def test_a_pin_entry_typed_later_keeps_the_driver_waiting_with_wait_frames(served: Served) -> None:
     served.powered()
     mark = len(served.card.received)
-    threading.Timer(0.5, served.keypad.push, args=("123456",)).start()
+    _once_waiting(served, lambda: served.keypad.push("123456"), waits=2)
     assert served.control(0x42330006, part10.ssc_verify().to_bytes()) == (OK, b"\x90\x00")
     assert served.client.waits >= 2
     assert served.card.since(mark) == [bytes.fromhex("0020000003123456")]
@@ -102,8 +117,7 @@ def test_cancel_mismatch_and_timeout_come_back_as_pad_results(served: Served) ->
 
 def test_the_card_pulled_out_during_the_entry_is_no_card(served: Served) -> None:
     served.powered()
-    threading.Timer(0.2, served.server.eject).start()
-    threading.Timer(0.4, served.keypad.push, args=("123456",)).start()
+    _once_waiting(served, served.server.eject, lambda: served.keypad.push("123456"))
     assert served.control(0x42330006, part10.ssc_verify().to_bytes()) == (NO_CARD, b"")
 
 

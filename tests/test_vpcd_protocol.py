@@ -7,6 +7,7 @@ extended APDUs, garbage, abrupt disconnects, insertion/removal and the control c
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import time
@@ -208,14 +209,17 @@ def test_half_frame_then_disconnect_reconnects(
     assert "off" in card.events  # the card lost power when the reader went away
 
 
-def test_reconnects_when_vpcd_appears_later(card: EchoCard) -> None:
+def test_reconnects_when_vpcd_appears_later(
+    card: EchoCard, caplog: pytest.LogCaptureFixture
+) -> None:
     probe = FakeVpcd()
     port = probe.port
     probe.close()  # nothing listens: the server keeps retrying with backoff
+    caplog.set_level(logging.DEBUG, logger="sscard.vpcd")
     srv = VpcdServer([card], port=port)
     srv.start()
     try:
-        time.sleep(0.3)
+        assert wait_for(lambda: "not reachable" in caplog.text)  # it tried and failed
         late = FakeVpcd(port)
         try:
             late.accept()
@@ -265,7 +269,8 @@ def test_empty_slot_never_connects(vpcd: FakeVpcd) -> None:
 
 def test_control_channel(server: VpcdServer, vpcd: FakeVpcd, tmp_path: Path) -> None:
     path = str(tmp_path / "ctl.sock")
-    assert '"connected": true' in control("status", path)
+    # vpcd's accept returns before the server's thread marks the slot connected: wait for it.
+    assert wait_for(lambda: '"connected": true' in control("status", path))
     assert control("eject 0", path) == "slot 0 ejected"
     assert vpcd.closed_by_peer()
     vpcd.drop()
