@@ -556,3 +556,17 @@ def test_a_photo_target_that_would_be_refused_stops_the_kiosk_before_the_card(
     assert "Bank PIN" not in r.output and notes.read_text() == "keep me"
     status = run("pin", "status", "--sim", str(card))
     assert "6 tries left" in status.output  # the card was not touched
+
+
+def test_read_files_with_pin_pad_on_and_no_pad_is_refused_before_any_pin() -> None:
+    """``--pin-pad on`` is a requirement: a reader without a pad is one clear line (exit 2),
+    never a silent read without the PIN nor a fallback to the keyboard."""
+    result = CliRunner().invoke(cli, ["read", "--files", "DF04", "--sim", "--pin-pad", "on"])
+    assert result.exit_code == 2, result.output
+    assert "PIN pad" in result.output and "Traceback" not in result.output
+    assert "DF04/EF05" not in result.stdout
+
+
+def test_pin_pad_without_files_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["read", "--sim", "--pin-pad", "auto"])
+    assert result.exit_code == 2 and "--pin-pad goes with --files" in result.output

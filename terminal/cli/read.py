@@ -127,8 +127,10 @@ def _read_extras(
                 problems.append(f"  photo: {found_photo.detail}; {photo_path} not written")
         if selection is not None:
             at_hand = _pin_at_hand(pin_source)
-            if at_hand is not None:  # the reader's PIN pad when it has one (issue 13)
-                pad_or_host = card.pin_source(at_hand)
+            # the reader's PIN pad when it has one (issue 13); with --pin-pad on the holder
+            # answers on the pad even when no one can answer on standard input
+            if at_hand is not None or pin_pad == "on":
+                pad_or_host = card.pin_source(at_hand if at_hand is not None else pin_source)
                 assert not isinstance(pad_or_host, bytes | bytearray | str)
                 at_hand = pad_or_host
             found = read_files(card.session, selection, pin_source=at_hand, extension=ext)
