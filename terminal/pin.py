@@ -328,6 +328,7 @@ def read_card_id(session: CardSession) -> bytes:
     data = session.channel.send(
         commands.read_record(element.tag, by_tag=True, sfi=SFI_EF05, le=element.le)
     )
+    session.ef = None  # EF05, named by its SFI, is now the card's current EF (ISO/IEC 7816-4)
     try:
         value = simple_record(data, element.tag)
     except TlvError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import terminal.pin as pinops
 from apdu import commands
 from apdu.errors import CardRemovedError
 from apdu.names import Kid
@@ -453,3 +454,15 @@ def test_an_unknown_place_is_a_usage_error() -> None:
 
     with pin_bench(2) as b, pytest.raises(UsageError, match="no such DF"):
         b.session.enter("EF05")
+
+
+def test_reading_the_card_id_by_sfi_leaves_the_current_ef_unknown() -> None:
+    """The card id is read through EF05's SFI, which makes EF05 the card's current EF: a session
+    that had selected another EF must select it again before a read of the current EF."""
+    with pin_bench(3) as b:
+        b.session.enter("SSSE")
+        b.session.select_ef(0xEF06)
+        assert b.session.ef == 0xEF06
+        b.session.card_id = None
+        pinops.read_card_id(b.session)
+        assert b.session.ef is None
