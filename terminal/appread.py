@@ -363,7 +363,7 @@ def _cyclic(session: CardSession, plan: ReadPlan, f: AppFile) -> list[bytes]:
         while number <= _MAX_RECORD:
             resp = channel.transmit(commands.read_records_from(number, sfi=sfi))
             if sfi is not None:
-                session.ef = None  # the card's current EF is now this one (ISO/IEC 7816-4)
+                session.named_by_sfi()
             if number == 1 and plan.refused(resp.sw):
                 break
             if resp.sw == status.RECORD_NOT_FOUND:
@@ -383,7 +383,7 @@ def _cyclic(session: CardSession, plan: ReadPlan, f: AppFile) -> list[bytes]:
             commands.read_record(number, by_tag=False, sfi=sfi, le=size or 256)
         )
         if sfi is not None:
-            session.ef = None
+            session.named_by_sfi()
         if resp.sw == status.RECORD_NOT_FOUND:
             break
         status.check(resp.sw, commands.INS_READ_RECORD)

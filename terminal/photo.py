@@ -160,6 +160,7 @@ class _Reader:
         offset = len(self.data)
         le = min(le, self.size - offset)
         if offset == 0 and self.by_sfi:
+            self.session.named_by_sfi()
             cmd = commands.read_binary(0, le, sfi=SFI_EF08)
         else:
             self.session.select_ef(SSSE_EF08.fid)  # nothing sent when EF08 is current
@@ -170,7 +171,7 @@ class _Reader:
             self.by_sfi = False  # a COS without the SFI form of READ BINARY: select EF08
             return self.read(le)
         if offset == 0 and resp.sw in _DATA_SW | {status.OFFSET_OUTSIDE_EF}:
-            self.session.ef = SSSE_EF08.fid  # a READ BINARY by SFI makes EF08 current
+            self.session.named_by_sfi(SSSE_EF08.fid)  # it succeeded: EF08 is current
         if resp.sw in _DATA_SW:
             got = len(resp.data)
             if got > le:
@@ -352,10 +353,12 @@ def save_photo(path: str | os.PathLike[str], data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:  # an interrupt too: never leave the temporary file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise FileError(f"{where}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise FileError(f"{where}: {exc.strerror or exc}") from None
+        raise
     return target
 
 

@@ -287,6 +287,18 @@ def pad_length(source: PinPadPinSource, policy: PinPolicy) -> PinPadPinSource:
     return source
 
 
+def pad_change_ready(source: PinPadPinSource, policy: PinPolicy) -> PinPadPinSource:
+    """The refusals of a CHANGE PIN on the pad that need no card: the birth-date rule asked for
+    explicitly (it needs digits a pad never gives), the fixed length against the policy and the
+    pad's own limits.  A workflow runs them before its first irreversible step."""
+    if policy.forbid_birth_date:  # asked for explicitly: refused rather than silently skipped
+        raise UsageError("the birth-date rule needs the new PIN's digits, which a PIN pad never "
+                         "gives the terminal; use host entry (--pin-pad off) to apply it")
+    source = pad_length(source, policy)
+    source.pad.info.limits.check(source.pin_length)  # the pad's limits: before anything is sent
+    return source
+
+
 def pad_change(
     session: CardSession,
     source: PinPadPinSource,
@@ -303,11 +315,7 @@ def pad_change(
     card applies its own rules.  A blocked PIN is reported before the pad asks anything.
     """
     _bound(session, source)
-    if policy.forbid_birth_date:  # asked for explicitly: refused rather than silently skipped
-        raise UsageError("the birth-date rule needs the new PIN's digits, which a PIN pad never "
-                         "gives the terminal; use host entry (--pin-pad off) to apply it")
-    source = pad_length(source, policy)
-    source.pad.info.limits.check(source.pin_length)  # the pad's limits: before anything is sent
+    source = pad_change_ready(source, policy)
     start = session.channel.apdu_count
     _usable_status(session, known_status)
     session.pin_changed()
@@ -328,7 +336,7 @@ def read_card_id(session: CardSession) -> bytes:
     data = session.channel.send(
         commands.read_record(element.tag, by_tag=True, sfi=SFI_EF05, le=element.le)
     )
-    session.ef = None  # EF05, named by its SFI, is now the card's current EF (ISO/IEC 7816-4)
+    session.named_by_sfi()
     try:
         value = simple_record(data, element.tag)
     except TlvError as exc:

@@ -153,7 +153,7 @@ class RecordReader:
         """A command that names an EF by SFI makes that EF the card's current one (ISO/IEC
         7816-4): the session's ``ef`` is no longer known (its next ``select_ef`` selects)."""
         if self.sfi is not None:
-            self.session.ef = None
+            self.session.named_by_sfi()
 
     def read(self, element: Element) -> int:
         """READ RECORD ``element.tag`` through the SFI; returns the status word.

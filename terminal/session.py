@@ -301,6 +301,13 @@ class CardSession:
         if not self.in_pin_domain:
             self.enter("SSSE")
 
+    def named_by_sfi(self, fid: int | None = None) -> None:
+        """A command names an EF by its SFI, which makes that EF the card's current one
+        (ISO/IEC 7816-4): ``fid`` once the caller knows the command succeeded, else None.  Either
+        way the session's former ``ef`` no longer holds, so the next :meth:`select_ef` selects.
+        Every SFI-addressed command goes through here (the one place for this rule)."""
+        self.ef = fid
+
     def select_ef(self, fid: int) -> None:
         """SELECT an EF by FID in the selected DF (§3); no APDU when it is the current EF."""
         if self.ef == fid and self.selected is not None:

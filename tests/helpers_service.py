@@ -43,17 +43,23 @@ class RunningService:
         with self.changed:
             return "\n".join(self.lines)
 
-    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
-        """Block until a stderr line contains ``needle``; that line."""
+    def wait_log(self, needle: str, timeout: float = 30.0, *, count: int = 1) -> str:
+        """Block until ``count`` stderr lines contain ``needle`` (lines seen since the start
+        count: a needle expected twice needs ``count=2``); the last such line."""
+
+        def hits() -> list[str]:
+            return [line for line in self.lines if needle in line]
+
         with self.changed:
-            found = self.changed.wait_for(
-                lambda: any(needle in line for line in self.lines) or self.proc.poll() is not None,
-                timeout,
+            self.changed.wait_for(
+                lambda: len(hits()) >= count or self.proc.poll() is not None, timeout
             )
-            hits = [line for line in self.lines if needle in line]
-        if not found or not hits:
-            raise AssertionError(f"service log never showed {needle!r}:\n{self.text()}")
-        return hits[-1]
+            found = hits()
+        if len(found) < count:
+            raise AssertionError(
+                f"service log showed {needle!r} {len(found)} of {count} times:\n{self.text()}"
+            )
+        return found[-1]
 
     def stop(self) -> int:
         if self.proc.poll() is None:

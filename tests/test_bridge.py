@@ -86,7 +86,8 @@ def test_foreign_origin_missing_origin_and_foreign_host_are_refused_before_card_
         assert got == expected, path
     got, _ = raw_http(port, ["GET / HTTP/1.1", f"Host: evil.example:{port}"])
     assert got == 403  # DNS rebinding cannot even load the page
-    refused_in_log(bridge, "forbidden Host 'evil.example:")
+    # the plain GET's own line (the upgrade above was refused with the same Host)
+    refused_in_log(bridge, f"forbidden Host 'evil.example:{port}' request=http / ")
     assert bridge.card_opened() == 0
     refused = bridge.status()["bridge"]["refused"]
     assert refused["origin"] >= 5 and refused["host"] >= 6
@@ -323,6 +324,7 @@ def test_pin_change_and_verify_on_the_local_prompt_name_the_origin(bridge: Runni
         sale = ask(ws, {"type": "pharmacy"})["result"]
         assert sale["medical_area_code"] == "420100" and sale["pin"] == "verified"
     assert bridge.demo_origin in pins.log_text()  # the prompt says which page asks
+    bridge.svc.wait_log("type=pharmacy reader=contact result=ok")  # logged after the answer
     text = bridge.svc.text() + bridge.svc.log.read_text()
     for secret in (INITIAL, NEW_PIN, "999999"):
         assert secret not in text
@@ -508,6 +510,7 @@ def test_pin_verify_from_a_page_is_typed_on_the_readers_pin_pad(
         assert ask(ws, {"type": "pin_status"})["result"]["tries_left"] == 6
     assert pad.keypad("status") == "keypad 0 entries queued"
     assert "GETPIN" not in pins.log_text()  # the local prompt was never asked
+    b.svc.wait_log("type=pin_status reader=contact result=ok", count=2)  # the last request's line
     assert INITIAL not in b.svc.text() + b.svc.log.read_text()
 
 

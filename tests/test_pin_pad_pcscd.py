@@ -240,8 +240,11 @@ def test_national_pin_functions_from_c_on_the_pad(pad: Pad, national: None,
                               capture_output=True, text=True, encoding="utf-8", errors="replace",
                               timeout=240, env=dict(os.environ, SSCARD_SOCKET=str(svc.socket)),
                               check=False)
+        assert done.returncode == 0 and "0 failed" in done.stdout, done.stdout + done.stderr
+        # a call's log line follows its answer: wait for every one before reading the log
+        svc.wait_log("call iVerifyPIN", count=sum(c.startswith("verify") for c in calls))
+        svc.wait_log("call iChangePIN", count=sum(c.startswith("change") for c in calls))
         log = svc.text() + svc.log.read_text(encoding="utf-8")
-    assert done.returncode == 0 and "0 failed" in done.stdout, done.stdout + done.stderr
     assert pad.received() == [
         VERIFY_123456,
         bytes.fromhex("0020000003000111"),

@@ -31,6 +31,7 @@ from drivers.simulated import SimulatedReader
 from drivers.trace import RecordingTracer, StreamTracer
 from simulator.pinpad import PadConfig, PinPadFirmware, ScriptedKeypad
 from simulator.samples import sample_card, sample_personalisation
+from terminal.bankhost import LoopbackBankHost
 from terminal.card import Card
 from terminal.pinpolicy import PinPolicy
 from terminal.pinsource import ListPinSource, PinPadPinSource
@@ -380,3 +381,17 @@ def test_application_files_that_need_the_pin_take_it_on_the_pad(pad: Pad) -> Non
     assert pin_commands(pad.card.since(mark)) == [VERIFY_123456]
     assert not found.failed
     assert any(r.path == "DF04/EF08" and "PIN" in r.opened_with for r in found.files)
+
+
+def test_activation_on_the_pad_refuses_a_digit_rule_before_the_bank_pin_is_set(pad: Pad) -> None:
+    """A rule the pad cannot apply (the birth date, asked for explicitly) stops the activation
+    before anything irreversible: no bank PIN asked or sent to the bank host, no card PIN."""
+    holder = sample_personalisation(3).holder
+    host = LoopbackBankHost()
+    with opened(pad) as card:
+        with pytest.raises(UsageError, match="birth-date rule"):
+            card.activate(clerk_name=holder.name, clerk_id_number=holder.ssn,
+                          pin_source=Untouchable(), bank_host=host,
+                          pin_policy=PinPolicy(forbid_birth_date=True))
+    assert host.requests == []
+    assert pin_commands(pad.card.received) == []

@@ -249,7 +249,7 @@ def activate(
                      f"host reference {result.bank.reference}; loopback TEST host)"),
         ("Social security PIN", "changed"),
         ("Photo", photo_text),
-        ("Status", getattr(st, "verdict", "activated" if result.activated else "not activated")),
+        ("Status", st.verdict),
         ("APDUs", result.apdus),
     ]
     lines = _table(rows) + [f"warning: {printable(w)}" for w in result.warnings]

@@ -302,6 +302,7 @@ class OpenCard:
         for tag in (0x01, 0x03, 0x07):
             el = BY_TAG_EF05[tag]
             cmd = commands.read_record(tag, by_tag=True, sfi=SFI_EF05, le=el.le)
+            self.session.named_by_sfi()
             resp = self.channel.transmit(cmd)
             if resp.sw == status.RECORD_NOT_FOUND:
                 values[tag] = None
@@ -452,6 +453,7 @@ class OpenCard:
         """The SFI to address ``ef`` with, or None after selecting it by FID (once)."""
         low = ef & 0xFF
         if 1 <= low <= 30:
+            self.session.named_by_sfi()  # the command about to be sent names it by SFI
             return low
         self.session.select_ef(ef)
         return None
@@ -504,6 +506,7 @@ class OpenCard:
         first = True
         while True:
             if first and 1 <= low <= 30:
+                self.session.named_by_sfi()
                 cmd = commands.read_binary(0, le=BINARY_CHUNK, sfi=low)
             else:
                 if first:

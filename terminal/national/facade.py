@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import terminal.national.gbk as gbk
-from apdu import codec
+from apdu import codec, commands, crypto
 from apdu.errors import DataFormatError, TlvError
 from apdu.names import Kid
 from apdu.part10 import DEFAULT_PIN_LENGTH
@@ -105,10 +105,6 @@ Result = tuple[int, tuple[bytes, ...]]
 #: iType -> contactless? (national-interface §1: 1 contact, 2 contactless, 3 auto contact first,
 #: 4 auto contactless first).
 ITYPES = {1: False, 2: True, 3: False, 4: True}
-
-#: PIN unblock / reset headers (card-profile §6: 84 24 00 P2).
-_RESET_P2 = 0x01
-_UNBLOCK_P2 = 0x00
 
 
 @dataclass
@@ -717,8 +713,8 @@ class National:
             finally:
                 wipe(new, again)
         challenge = card.challenge()
-        p2 = _RESET_P2 if base == "iReloadPIN" else _UNBLOCK_P2
-        data_len = _encrypted_length(len(block), 8 if int(alg) == 1 else 16) if block else 0
+        p2 = commands.P2_RESET if base == "iReloadPIN" else commands.P2_UNBLOCK
+        data_len = len(crypto.data_block(alg, block)) if block else 0  # §7.3, one formula
         header = bytes((0x84, 0x24, 0x00, p2, data_len + 4))
         steps.expects = f"{base}_HSM_Step3"
         steps.deadline = time.monotonic() + self.config.step_timeout
@@ -767,12 +763,6 @@ def _entry_failure(exc: PinEntryError) -> NationalError:
     """PIN entry's failures as national codes: cancel -31, timeout -32, no prompt -13."""
     code = {"cancel": PIN_CANCELLED, "timeout": PIN_TIMEOUT}.get(exc.kind, NOT_SUPPORTED)
     return NationalError(code, "密码输入程序不可用" if exc.kind == "unavailable" else "")
-
-
-def _encrypted_length(pin_block: int, block: int) -> int:
-    """§7.3: ``LD ‖ PIN ‖ 80 00..`` padded to the block (no padding when already aligned)."""
-    n = 1 + pin_block
-    return n if n % block == 0 else (n // block + 1) * block
 
 
 __all__ = ["ITYPES", "National", "NationalConfig", "Result", "Kid", "DataFormatError"]

@@ -68,14 +68,15 @@ def escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _unescape_into(data: bytes, out: bytearray) -> None:
-    """Append ``data`` to ``out`` with Assuan's ``%XX`` escapes decoded."""
+def _unescape_into(data: bytes | bytearray | memoryview, out: bytearray) -> None:
+    """Append ``data`` to ``out`` with Assuan's ``%XX`` escapes decoded (a view of the line:
+    no copy of the PIN that could not be wiped)."""
     i, n = 0, len(data)
     while i < n:
         b = data[i]
         if b == 0x25 and i + 3 <= n:
             try:
-                out.append(int(data[i + 1 : i + 3], 16))
+                out.append(int(bytes(data[i + 1 : i + 3]), 16))
                 i += 3
                 continue
             except ValueError:
@@ -252,7 +253,7 @@ class PinentrySession:
                 line = self._readline()
                 try:
                     if line.startswith(b"D "):
-                        _unescape_into(bytes(line[2:]), pin)
+                        _unescape_into(memoryview(line)[2:], pin)
                     elif line.startswith(b"OK"):
                         return pin
                     elif line.startswith(b"ERR"):

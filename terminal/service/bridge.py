@@ -46,6 +46,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from apdu.errors import UsageError
+from apdu.text import printable
 from terminal.national.card import CardSource
 from terminal.national.facade import National, NationalConfig
 from terminal.national.pinentry import PinEntryError, PinentrySession
@@ -593,8 +594,9 @@ def _shown_request(request: Request) -> str:
 
 
 def _printable(text: str) -> str:
-    """Header text for a log line: bounded, no spaces or control characters."""
-    return "".join(c if c.isprintable() and c != " " else "?" for c in text[:80])
+    """Header text for a log line: bounded, control characters escaped by the project's one
+    rule (:func:`apdu.text.printable`), no spaces (the line's fields stay ``key=value``)."""
+    return printable(text[:80]).replace(" ", "?")
 
 
 def _shown_type(obj: Any) -> str:
@@ -602,6 +604,6 @@ def _shown_type(obj: Any) -> str:
     if isinstance(obj, dict):
         name = obj.get("type", obj.get("function"))
         if isinstance(name, str):
-            return "".join(c if c.isprintable() else "?" for c in name[:40])
+            return _printable(name[:40])
     return "?"
 

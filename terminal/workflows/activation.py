@@ -174,6 +174,8 @@ def activate(
     # 4. the new bank PIN, as a PIN block, to the bank host
     # a part 10 pad inserts digits into a card APDU: it cannot make the bank's PIN block, so
     # the bank PIN comes from the host entry even when the social security PIN is on the pad
+    if isinstance(pin_source, PinPadPinSource):  # refused now, not after the bank PIN is set
+        pinops.pad_change_ready(pin_source, policy)
     bank_source = (
         pin_source.host_entry(PROMPT_BANK_PIN) if isinstance(pin_source, PinPadPinSource)
         else pin_source

@@ -129,6 +129,7 @@ def read_area_code(session: CardSession) -> str:
     card answers ``6982`` (:class:`apdu.status.SecurityStatusNotSatisfied`).
     """
     session.enter("DF04")
+    session.named_by_sfi()
     data = session.channel.send(
         commands.read_record(AREA_CODE.tag, by_tag=True, sfi=SFI_EF05, le=AREA_CODE.le)
     )
