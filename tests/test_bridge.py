@@ -489,8 +489,9 @@ def test_subscribed_pages_are_told_when_the_card_is_removed_and_inserted(
 
 def test_pin_verify_from_a_page_is_typed_on_the_readers_pin_pad(
         tmp_path: Path, pins: PinQueue, pcsc_stack) -> None:  # type: ignore[no-untyped-def]
-    """On sscard's PIN-pad reader (through pcscd): the page asks, the holder types on the pad,
-    the digits reach only the card; a cancel on the pad costs no try; the prompt is not used."""
+    """On sscard's PIN-pad reader (through pcscd): the page asks (a verify, then a sale), the
+    holder types on the pad, the digits reach only the card; a cancel on the pad costs no try;
+    the prompt is not used."""
     pad = pcsc_stack.pinpad
     assert pad is not None, "the PIN-pad reader needs the test stack's private pcscd"
     pad.check_alive()
@@ -508,9 +509,13 @@ def test_pin_verify_from_a_page_is_typed_on_the_readers_pin_pad(
         pad.keypad("cancel")
         assert ask(ws, {"type": "pin_verify"})["error"]["code"] == "pin_cancelled"
         assert ask(ws, {"type": "pin_status"})["result"]["tries_left"] == 6
+        pad.keypad(INITIAL)  # the sale: the same workflow as the prompt's, the PIN on the pad
+        sale = ask(ws, {"type": "pharmacy"})["result"]
+        assert (sale["entry"], sale["pin"], sale["medical_area_code"]) == ("pad", "verified",
+                                                                           "420100"), sale
     assert pad.keypad("status") == "keypad 0 entries queued"
     assert "GETPIN" not in pins.log_text()  # the local prompt was never asked
-    b.svc.wait_log("type=pin_status reader=contact result=ok", count=2)  # the last request's line
+    b.svc.wait_log("type=pharmacy reader=contact result=ok")  # the last request's line
     assert INITIAL not in b.svc.text() + b.svc.log.read_text()
 
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import terminal.pin as pinops
-from apdu import commands
+from apdu import commands, part10
 from apdu import status as sw
 from apdu.errors import (
     CardNotSupportedError,
@@ -44,7 +44,6 @@ from apdu.errors import (
     SSCardError,
     TransportError,
 )
-from drivers.pinpad import PinPad, probe
 from terminal.inspect import read_checked
 from terminal.national.card import CardSource, OpenCard
 from terminal.national.codes import NationalError, SamFailure
@@ -54,10 +53,11 @@ from terminal.national.pinentry import (
     PinentrySession,
     Requester,
     choose_pin_entry,
+    pad_timeout,
 )
 from terminal.photo import try_photo
 from terminal.pinpolicy import INITIAL_PIN, PinPolicy, same_pin
-from terminal.pinsource import confirmed, wipe
+from terminal.pinsource import PinPadPinSource, confirmed, wipe
 from terminal.pinstatus import PinStatus
 from terminal.workflows import CheckFailed, WorkflowRefused
 from terminal.workflows.activation import HolderMismatch, match_holder
@@ -231,21 +231,20 @@ class CardWork:
             watch_fd=self.watch_fd,
         )
 
-    def _pad(self, card: OpenCard) -> PinPad | None:
-        """The reader's PIN pad when the configuration lets it be used, else None (prompt)."""
+    def _pad(self, card: OpenCard) -> PinPadPinSource | None:
+        """The reader's PIN pad when the configuration lets it be used, else None (prompt):
+        the card adapter's, whose discovery is asked once per reader (the national facade's)."""
         mode = self.config.pin_entry
         if mode not in ("auto", "pad"):
             return None
         try:
-            info = probe(card.channel)
+            pad = card.pin_pad(self.config.pin_length or part10.DEFAULT_PIN_LENGTH,
+                               pad_timeout(self.config.pinentry.timeout))
         except ControlNotSupported:
-            info = None
-        if info is None or not info.can_verify:
-            if mode == "pad":
-                raise WorkError("pin_entry_unavailable", "the reader has no PIN pad")
-            return None
-        return PinPad(card.channel, info, pin_length=self.config.pin_length or 6,
-                      timeout=min(self.config.pinentry.timeout, 255) or 30)
+            pad = None
+        if pad is None and mode == "pad":
+            raise WorkError("pin_entry_unavailable", "the reader has no PIN pad")
+        return pad
 
     @contextmanager
     def _pins(self, operation: str) -> Iterator[_LocalPins]:
@@ -262,8 +261,8 @@ class CardWork:
         if known.state == "not_enabled":
             return {"result": "not_enabled", "tries_left": None, "entry": None}
         pad = self._pad(card)
-        if pad is not None:
-            pad.verify()
+        if pad is not None:  # through the session: it knows the PIN is verified afterwards
+            card.verify_pin_on_pad(pad, known)
             return {"result": "verified", "tries_left": known.tries_left, "entry": "pad"}
         with self._pins(operation) as pins:
             entry = pins.get(pinops.PROMPT_PIN)
@@ -283,7 +282,7 @@ class CardWork:
         _refuse_blocked(known)
         pad = self._pad(card)
         if pad is not None:
-            pad.change()
+            card.change_pin_on_pad(pad, known)
             return {"result": "changed", "entry": "pad"}
         with self._pins(operation) as pins:
             card.card.pin.change(pins, policy=self._pin_policy(), known_status=known)
@@ -345,25 +344,16 @@ class CardWork:
         policy, ONE VERIFY on the pad, the area code)."""
         with self._card(contactless) as card:
             pad = self._pad(card)
-            if pad is None:
-                with self._pins("pharmacy") as pins:
-                    result = card.card.pharmacy(
-                        pins, policy=self.config.policy, change_initial_pin=change_initial,
-                        pin_policy=self._pin_policy())
-                return {**result.to_json(), "entry": "prompt"}
-            start = card.apdus
-            checked = read_checked(card.session, policy=self.config.policy)
-            verified = self._verify(card, "pharmacy", checked.pin)
-            area = card.card.area_code()
-            h = checked.holder
-            return {
-                "name": h.name, "ssn": h.ssn, "sex": h.sex,
-                "birth_date": h.birth_date.isoformat() if h.birth_date else None,
-                "card_number": checked.card.issuer.card_number, "medical_area_code": area,
-                "pin": verified["result"], "genuine": checked.genuine,
-                "warnings": checked.warnings, "apdus": card.apdus - start,
-                "notes": checked.notes, "initial_pin_changed": False, "entry": "pad",
-            }
+            if pad is not None:  # the same workflow, the PIN typed on the pad
+                result = card.card.pharmacy(
+                    pad, policy=self.config.policy, change_initial_pin=change_initial,
+                    pin_policy=self._pin_policy())
+                return {**result.to_json(), "entry": "pad"}
+            with self._pins("pharmacy") as pins:
+                result = card.card.pharmacy(
+                    pins, policy=self.config.policy, change_initial_pin=change_initial,
+                    pin_policy=self._pin_policy())
+            return {**result.to_json(), "entry": "prompt"}
 
     def activation_check(self, contactless: bool, name: str, id_number: str) -> dict[str, Any]:
         """Step 1: the activation workflow's first two steps (the one read-and-check with the
